@@ -1,0 +1,1 @@
+"""Everything that touches media files: streaming video, images, and the single output writer."""
