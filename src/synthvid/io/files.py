@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,19 +36,31 @@ def check_output_path(path: str | os.PathLike, suffixes: tuple[str, ...] | None 
         raise OutputError(f"output path is a folder, expected a file name: {p}")
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():
-        raise OutputError(f"output folder does not exist: {parent}")
+        raise OutputError(f"cannot write {p}: folder {parent} does not exist")
     if not os.access(parent, os.W_OK):
-        raise OutputError(f"output folder is not writable: {parent}")
+        raise OutputError(f"cannot write {p}: folder {parent} is not writable")
     if suffixes is not None and p.suffix.lower() not in suffixes:
-        raise OutputError(f"output {p.name} must end in one of {', '.join(suffixes)}")
+        raise OutputError(f"output {p} must end in one of {', '.join(suffixes)}")
     return p
 
 
 def partial_path(path: Path) -> Path:
-    """A hidden temporary name beside ``path`` with the same suffix (so formats are still guessed from it)."""
-    fd, name = tempfile.mkstemp(prefix=f".{path.stem}.partial-", suffix=path.suffix, dir=path.parent or ".")
-    os.close(fd)
-    return Path(name)
+    """Create an empty hidden temporary file beside ``path`` with the same suffix (so formats are still guessed from
+    it) and return its name. Unlike ``tempfile.mkstemp`` (mode 0600), it gets the usual mode for new files (0666
+    less the umask), which the finished output keeps after the rename.
+    """
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    for _ in range(100):
+        tmp = folder / f".{path.stem}.partial-{secrets.token_hex(4)}{path.suffix}"
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        except OSError as e:
+            raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
+        return tmp
+    raise OutputError(f"cannot write {path}: no free temporary name in {folder}")
 
 
 @contextlib.contextmanager
@@ -57,18 +69,29 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
     Whatever happens (exception, Ctrl-C), the final path holds either the previous file or the complete new one.
     A kill -9 can leave a hidden ``.NAME.partial-*`` file beside it, never a half-written file at ``path``.
+    Raises OutputError when the folder is missing or not writable, or the finished file cannot be moved into place.
     """
     final = Path(path)
     tmp = partial_path(final)
     try:
         yield tmp
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, final)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
+    try:
+        finalize_partial(tmp, final)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise OutputError(f"cannot write {final}: {e.strerror or e}") from None
+
+
+def finalize_partial(tmp: Path, final: Path) -> None:
+    """fsync ``tmp`` and rename it onto ``final`` (atomic on POSIX and Windows within one folder)."""
+    with open(tmp, "rb+") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, final)
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:

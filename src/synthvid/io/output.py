@@ -17,10 +17,17 @@ from pathlib import Path
 from typing import Any
 
 from synthvid import TOOL_NAME, __version__
-from synthvid.io.files import atomic_path, check_output_path, partial_path, write_bytes_atomic
+from synthvid.errors import OutputError
+from synthvid.io.files import (
+    atomic_path,
+    check_output_path,
+    finalize_partial,
+    partial_path,
+    write_bytes_atomic,
+)
 from synthvid.io.image import IMAGE_SUFFIXES, encode_image
 from synthvid.io.video import VIDEO_SUFFIXES, VideoWriter
-from synthvid.types import Frame
+from synthvid.types import Frame, check_frame
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,7 +56,10 @@ class Stamp:
 class VideoOutput:
     """An H.264 video written to a hidden temporary file and renamed into place on :meth:`close`.
 
-    Use as a context manager: leaving the block with an exception removes the temporary file.
+    Use as a context manager: leaving the block with an exception removes the temporary file and leaves whatever
+    was at the final path untouched. Closing after no frame was written raises OutputError (and writes nothing):
+    an empty video is never a useful result. Arguments are those of :class:`~synthvid.io.video.VideoWriter`; odd
+    sizes are stored padded to even.
     """
 
     def __init__(self, path: str | os.PathLike, stamp: Stamp, *, fps: float | Fraction, width: int, height: int,
@@ -61,7 +71,7 @@ class VideoOutput:
         try:
             self._writer = VideoWriter(self._tmp, fps=fps, width=width, height=height, crf=crf, preset=preset,
                                        audio_from=audio_from, audio_start=audio_start, audio_end=audio_end,
-                                       metadata=stamp.tags())
+                                       metadata=stamp.tags(), label=str(self.path))
         except BaseException:
             self._tmp.unlink(missing_ok=True)
             raise
@@ -72,6 +82,7 @@ class VideoOutput:
         return self._writer.frames_written
 
     def write(self, frame: Frame) -> None:
+        """Encode one uint8 H x W x 3 RGB frame of the size given at construction."""
         self._writer.write(frame)
 
     def close(self) -> Path:
@@ -79,8 +90,14 @@ class VideoOutput:
         if self._open:
             self._open = False
             try:
+                if self._writer.frames_written == 0:
+                    self._writer.abort()
+                    raise OutputError(f"no frames were written to {self.path}; nothing saved")
                 self._writer.close()
-                os.replace(self._tmp, self.path)
+                finalize_partial(self._tmp, self.path)
+            except OSError as e:
+                self._tmp.unlink(missing_ok=True)
+                raise OutputError(f"cannot write {self.path}: {e.strerror or e}") from None
             except BaseException:
                 self._tmp.unlink(missing_ok=True)
                 raise
@@ -90,10 +107,7 @@ class VideoOutput:
         """Drop the partial file; the final path is left untouched."""
         if self._open:
             self._open = False
-            try:
-                self._writer.close()
-            except Exception:  # noqa: BLE001 - we are discarding the file anyway
-                pass
+            self._writer.abort()
             self._tmp.unlink(missing_ok=True)
 
     def __enter__(self) -> VideoOutput:
@@ -109,6 +123,7 @@ class VideoOutput:
 def write_image(path: str | os.PathLike, frame: Frame, stamp: Stamp, quality: int = 95) -> Path:
     """Write a PNG/JPEG with the stamp in its tags, atomically."""
     p = check_output_path(path, IMAGE_SUFFIXES)
+    check_frame(frame, f"image for {p}")
     return write_bytes_atomic(p, encode_image(frame, p.suffix, stamp.tags(), quality=quality))
 
 
@@ -131,4 +146,4 @@ def write_figure(path: str | os.PathLike, figure: Any, stamp: Stamp) -> Path:
     return p
 
 
-__all__ = ["Stamp", "VideoOutput", "write_image", "write_json", "write_text", "write_figure", "atomic_path"]
+__all__ = ["Stamp", "VideoOutput", "atomic_path", "write_figure", "write_image", "write_json", "write_text"]

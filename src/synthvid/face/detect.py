@@ -1,0 +1,206 @@
+"""Face detection and 478-point landmarks with MediaPipe face mesh (legacy ``mp.solutions``, models in the wheel).
+
+On video, the mesh runs in tracking mode: after the first detection it follows the face from its previous
+landmarks, which is faster and steadier than detecting every frame. Small faces that the mesh's built-in
+short-range detector misses are found by MediaPipe's full-range face detector and meshed on an enlarged crop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from synthvid.errors import InputError
+from synthvid.types import Frame, Landmarks, check_frame
+
+_mp: Any = None
+
+
+@contextlib.contextmanager
+def quiet_native_stderr() -> Iterator[None]:
+    """Silence C++ logging (TFLite, glog) written straight to file descriptor 2, for the duration of the block."""
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # e.g. pytest capture without a real fd
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+        yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+        os.close(devnull)
+
+
+def mediapipe() -> Any:
+    """Import mediapipe once, quietly (its import and graph set-up print native log lines)."""
+    global _mp  # a module cache, not state: the import is the same for every caller
+    if _mp is None:
+        os.environ.setdefault("GLOG_minloglevel", "2")
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        with quiet_native_stderr():
+            import mediapipe as mp  # noqa: PLC0415 - heavy import, only when faces are needed
+        _mp = mp
+    return _mp
+
+
+@dataclasses.dataclass
+class DetectedFace:
+    """One face in one frame."""
+
+    landmarks: Landmarks  # 478 x 3: x, y in frame pixels; z in the same pixel scale (smaller = nearer)
+    box: tuple[float, float, float, float]  # x0, y0, x1, y1: bounding box of the landmarks, in pixels
+
+    @property
+    def size(self) -> float:
+        """Geometric mean of the box's width and height, in pixels."""
+        x0, y0, x1, y1 = self.box
+        return float(np.sqrt(max(x1 - x0, 0) * max(y1 - y0, 0)))
+
+    @property
+    def center(self) -> np.ndarray:
+        x0, y0, x1, y1 = self.box
+        return np.array([(x0 + x1) / 2, (y0 + y1) / 2], dtype=np.float32)
+
+
+def box_of(points: np.ndarray) -> tuple[float, float, float, float]:
+    return (float(points[:, 0].min()), float(points[:, 1].min()), float(points[:, 0].max()), float(points[:, 1].max()))
+
+
+def _to_pixels(face_landmarks: Any, width: int, height: int) -> Landmarks:
+    pts = np.array([(p.x, p.y, p.z) for p in face_landmarks.landmark], dtype=np.float32)
+    pts[:, 0] *= width
+    pts[:, 1] *= height
+    pts[:, 2] *= width  # MediaPipe scales z like x
+    return pts
+
+
+class FaceDetector:
+    """Find faces and their 478 landmarks in RGB frames.
+
+    Args:
+        max_faces: most faces reported per frame.
+        video: True to track across consecutive frames of one video (call :meth:`reset` between videos);
+            False to treat every frame independently (photos).
+        min_confidence: detection and tracking confidence threshold in [0, 1].
+        small_faces: also search for faces smaller than the mesh's own detector finds (slower on frames where
+            the mesh finds nothing).
+    """
+
+    def __init__(self, max_faces: int = 1, video: bool = True, min_confidence: float = 0.5,
+                 small_faces: bool = True) -> None:
+        if max_faces < 1:
+            raise InputError(f"max_faces must be at least 1, got {max_faces}")
+        if not 0.0 <= min_confidence <= 1.0:
+            raise InputError(f"min_confidence must lie in [0, 1], got {min_confidence}")
+        self.max_faces, self.video, self.min_confidence, self.small_faces = max_faces, video, min_confidence, small_faces
+        self._mesh: Any = None
+        self._crop_mesh: Any = None
+        self._finder: Any = None
+        self._calls = 0
+
+    def _make_mesh(self, static: bool, max_faces: int) -> Any:
+        mp = mediapipe()
+        with quiet_native_stderr():
+            return mp.solutions.face_mesh.FaceMesh(static_image_mode=static, max_num_faces=max_faces,
+                                                   refine_landmarks=True,
+                                                   min_detection_confidence=self.min_confidence,
+                                                   min_tracking_confidence=self.min_confidence)
+
+    def reset(self) -> None:
+        """Forget tracking state (call between unrelated videos)."""
+        self.close()
+
+    def close(self) -> None:
+        for graph in (self._mesh, self._crop_mesh, self._finder):
+            if graph is not None:
+                graph.close()
+        self._mesh = self._crop_mesh = self._finder = None
+        self._calls = 0
+
+    def __enter__(self) -> FaceDetector:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def detect(self, frame: Frame) -> list[DetectedFace]:
+        """Faces in ``frame``, largest first."""
+        check_frame(frame)
+        if self._mesh is None:
+            self._mesh = self._make_mesh(static=not self.video, max_faces=self.max_faces)
+        h, w = frame.shape[:2]
+        frame = np.ascontiguousarray(frame)
+        if self._calls < 2:  # the graph logs a few native warnings on its first frames
+            with quiet_native_stderr():
+                result = self._mesh.process(frame)
+        else:
+            result = self._mesh.process(frame)
+        self._calls += 1
+        faces = [self._face(_to_pixels(lm, w, h)) for lm in (result.multi_face_landmarks or [])]
+        if not faces and self.small_faces:
+            faces = self._detect_small(frame)
+        faces.sort(key=lambda f: -f.size)
+        return faces[: self.max_faces]
+
+    @staticmethod
+    def _face(points: Landmarks) -> DetectedFace:
+        return DetectedFace(landmarks=points, box=box_of(points))
+
+    def _detect_small(self, frame: Frame) -> list[DetectedFace]:
+        """Full-range detector for boxes, then the mesh on each enlarged crop."""
+        mp = mediapipe()
+        if self._finder is None:
+            with quiet_native_stderr():
+                self._finder = mp.solutions.face_detection.FaceDetection(model_selection=1,
+                                                                         min_detection_confidence=self.min_confidence)
+                self._crop_mesh = self._make_mesh(static=True, max_faces=1)
+        h, w = frame.shape[:2]
+        result = self._finder.process(frame)
+        faces = []
+        for det in (result.detections or [])[: self.max_faces]:
+            rb = det.location_data.relative_bounding_box
+            cx, cy = (rb.xmin + rb.width / 2) * w, (rb.ymin + rb.height / 2) * h
+            side = max(rb.width * w, rb.height * h) * 2.2  # the mesh wants the face to fill about half the image
+            x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
+            x1, y1 = x0 + int(round(side)), y0 + int(round(side))
+            crop = _crop_padded(frame, x0, y0, x1, y1)
+            if crop.shape[0] < 8:
+                continue
+            scale = 256.0 / crop.shape[0]
+            import cv2  # noqa: PLC0415
+
+            big = cv2.resize(crop, (256, 256), interpolation=cv2.INTER_CUBIC if scale > 1 else cv2.INTER_AREA)
+            res = self._crop_mesh.process(big)
+            if not res.multi_face_landmarks:
+                continue
+            pts = _to_pixels(res.multi_face_landmarks[0], 256, 256) / scale
+            pts[:, 0] += x0
+            pts[:, 1] += y0
+            faces.append(self._face(pts))
+        return faces
+
+
+def _crop_padded(frame: Frame, x0: int, y0: int, x1: int, y1: int) -> Frame:
+    """Crop that may extend past the frame; the outside is filled with edge pixels."""
+    h, w = frame.shape[:2]
+    pad = max(0, -x0, -y0, x1 - w, y1 - h)
+    if pad:
+        frame = np.pad(frame, ((pad, pad), (pad, pad), (0, 0)), mode="edge")
+    return frame[y0 + pad: y1 + pad, x0 + pad: x1 + pad]
+
+
+def detect_faces(frame: Frame, max_faces: int = 5) -> list[DetectedFace]:
+    """Faces in a single image (no tracking), largest first."""
+    with FaceDetector(max_faces=max_faces, video=False) as detector:
+        return detector.detect(frame)

@@ -1,0 +1,65 @@
+"""Atomic checkpoints: one dict ``{"arch", "config", "state_dict", "optimizer", "step", "rng", ...}``.
+
+Saved to a hidden temporary file, fsynced and renamed into place, so a crash (even kill -9) mid-save leaves the
+previous checkpoint intact. Loaded with ``torch.load(weights_only=True)``: a checkpoint is data, never code.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from synthvid import __version__
+from synthvid.errors import CheckpointError
+from synthvid.io.files import atomic_path
+
+REQUIRED_KEYS = ("arch", "config", "state_dict", "optimizer", "step", "rng")
+FORMAT = "synthvid-checkpoint-1"
+
+
+def save_checkpoint(path: str | os.PathLike, checkpoint: dict[str, Any]) -> Path:
+    """Write ``checkpoint`` atomically (tensors, numbers, strings, lists and dicts only)."""
+    missing = [k for k in REQUIRED_KEYS if k not in checkpoint]
+    if missing:
+        raise ValueError(f"checkpoint lacks {', '.join(missing)}")
+    data = dict(checkpoint, format=FORMAT, synthvid_version=__version__)
+    buf = io.BytesIO()
+    torch.save(data, buf)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            fh.write(buf.getbuffer())
+    return Path(path)
+
+
+def load_checkpoint(path: str | os.PathLike, arch: str | tuple[str, ...] | None = None,
+                    map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a synthvid checkpoint safely, checking it is one (and of ``arch`` when given).
+
+    Raises CheckpointError naming the file for: missing, corrupt/truncated, not a torch file, a pickle that would
+    run code, a torch file from another tool, or a different architecture.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise CheckpointError(f"checkpoint not found: {p}")
+    try:
+        data = torch.load(p, map_location=map_location, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError, TypeError, OSError) as e:
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if "weights_only" in reason or "Unsupported global" in reason or "GLOBAL" in reason:
+            reason = "it contains Python objects that would have to be executed to load"
+        raise CheckpointError(f"{p} is not a readable synthvid checkpoint ({reason[:160]})") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise CheckpointError(f"{p} is a PyTorch file but not a synthvid checkpoint")
+    missing = [k for k in REQUIRED_KEYS if k not in data]
+    if missing:
+        raise CheckpointError(f"{p} is an incomplete synthvid checkpoint (missing {', '.join(missing)})")
+    wanted = (arch,) if isinstance(arch, str) else arch
+    if wanted is not None and data["arch"] not in wanted:
+        raise CheckpointError(f"{p} holds a '{data['arch']}' model, expected {' or '.join(map(repr, wanted))}")
+    return data
