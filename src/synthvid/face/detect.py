@@ -1,8 +1,9 @@
 """Face detection and 478-point landmarks with MediaPipe face mesh (legacy ``mp.solutions``, models in the wheel).
 
 On video, the mesh runs in tracking mode: after the first detection it follows the face from its previous
-landmarks, which is faster and steadier than detecting every frame. Small faces that the mesh's built-in
-short-range detector misses are found by MediaPipe's full-range face detector and meshed on an enlarged crop.
+landmarks, which is faster and steadier than detecting every frame. Faces that the mesh's built-in short-range
+detector misses (small ones, or the smaller of several people) are found by MediaPipe's full-range face detector
+and meshed on an enlarged crop.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+import cv2
 import numpy as np
 
 from synthvid.errors import InputError
@@ -25,12 +27,9 @@ _mp: Any = None
 @contextlib.contextmanager
 def quiet_native_stderr() -> Iterator[None]:
     """Silence C++ logging (TFLite, glog) written straight to file descriptor 2, for the duration of the block."""
-    try:
-        fd = sys.stderr.fileno()
-    except (AttributeError, OSError, ValueError):  # e.g. pytest capture without a real fd
-        yield
-        return
-    sys.stderr.flush()
+    fd = 2  # native code writes to the descriptor, whatever Python's sys.stderr is
+    with contextlib.suppress(AttributeError, OSError, ValueError):
+        sys.stderr.flush()
     saved = os.dup(fd)
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
@@ -93,8 +92,8 @@ class FaceDetector:
         video: True to track across consecutive frames of one video (call :meth:`reset` between videos);
             False to treat every frame independently (photos).
         min_confidence: detection and tracking confidence threshold in [0, 1].
-        small_faces: also search for faces smaller than the mesh's own detector finds (slower on frames where
-            the mesh finds nothing).
+        small_faces: also search with the full-range detector when the mesh finds fewer than ``max_faces``
+            (small or extra faces; costs a few ms on such frames).
     """
 
     def __init__(self, max_faces: int = 1, video: bool = True, min_confidence: float = 0.5,
@@ -107,15 +106,14 @@ class FaceDetector:
         self._mesh: Any = None
         self._crop_mesh: Any = None
         self._finder: Any = None
-        self._calls = 0
+        self._calls: dict[int, int] = {}
 
     def _make_mesh(self, static: bool, max_faces: int) -> Any:
         mp = mediapipe()
-        with quiet_native_stderr():
-            return mp.solutions.face_mesh.FaceMesh(static_image_mode=static, max_num_faces=max_faces,
-                                                   refine_landmarks=True,
-                                                   min_detection_confidence=self.min_confidence,
-                                                   min_tracking_confidence=self.min_confidence)
+        return _warm(lambda: mp.solutions.face_mesh.FaceMesh(static_image_mode=static, max_num_faces=max_faces,
+                                                             refine_landmarks=True,
+                                                             min_detection_confidence=self.min_confidence,
+                                                             min_tracking_confidence=self.min_confidence))
 
     def reset(self) -> None:
         """Forget tracking state (call between unrelated videos)."""
@@ -126,7 +124,7 @@ class FaceDetector:
             if graph is not None:
                 graph.close()
         self._mesh = self._crop_mesh = self._finder = None
-        self._calls = 0
+        self._calls = {}
 
     def __enter__(self) -> FaceDetector:
         return self
@@ -141,54 +139,103 @@ class FaceDetector:
             self._mesh = self._make_mesh(static=not self.video, max_faces=self.max_faces)
         h, w = frame.shape[:2]
         frame = np.ascontiguousarray(frame)
-        if self._calls < 2:  # the graph logs a few native warnings on its first frames
-            with quiet_native_stderr():
-                result = self._mesh.process(frame)
-        else:
-            result = self._mesh.process(frame)
-        self._calls += 1
+        result = self._process(self._mesh, frame)
         faces = [self._face(_to_pixels(lm, w, h)) for lm in (result.multi_face_landmarks or [])]
-        if not faces and self.small_faces:
-            faces = self._detect_small(frame)
+        # The mesh's own detector is short-range: it misses small faces and, among several people, the
+        # smaller ones. The full-range detector fills in faces the mesh did not find.
+        if self.small_faces and len(faces) < self.max_faces:
+            faces += self._detect_more(frame, faces)
         faces.sort(key=lambda f: -f.size)
         return faces[: self.max_faces]
+
+    def _process(self, graph: Any, image: np.ndarray) -> Any:
+        """Run a MediaPipe graph; its first calls log native warnings, which are silenced."""
+        calls = self._calls.get(id(graph), 0)
+        self._calls[id(graph)] = calls + 1
+        if calls < 2:
+            with quiet_native_stderr():
+                return graph.process(image)
+        return graph.process(image)
 
     @staticmethod
     def _face(points: Landmarks) -> DetectedFace:
         return DetectedFace(landmarks=points, box=box_of(points))
 
-    def _detect_small(self, frame: Frame) -> list[DetectedFace]:
-        """Full-range detector for boxes, then the mesh on each enlarged crop."""
+    def _detect_more(self, frame: Frame, known: list[DetectedFace]) -> list[DetectedFace]:
+        """Full-range detector for boxes (on the whole frame, then on tiles if that finds nothing new), then the
+        mesh on an enlarged crop of each box not already meshed."""
         mp = mediapipe()
         if self._finder is None:
-            with quiet_native_stderr():
-                self._finder = mp.solutions.face_detection.FaceDetection(model_selection=1,
-                                                                         min_detection_confidence=self.min_confidence)
-                self._crop_mesh = self._make_mesh(static=True, max_faces=1)
-        h, w = frame.shape[:2]
-        result = self._finder.process(frame)
-        faces = []
-        for det in (result.detections or [])[: self.max_faces]:
-            rb = det.location_data.relative_bounding_box
-            cx, cy = (rb.xmin + rb.width / 2) * w, (rb.ymin + rb.height / 2) * h
-            side = max(rb.width * w, rb.height * h) * 2.2  # the mesh wants the face to fill about half the image
-            x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
-            x1, y1 = x0 + int(round(side)), y0 + int(round(side))
-            crop = _crop_padded(frame, x0, y0, x1, y1)
-            if crop.shape[0] < 8:
-                continue
-            scale = 256.0 / crop.shape[0]
-            import cv2  # noqa: PLC0415
-
-            big = cv2.resize(crop, (256, 256), interpolation=cv2.INTER_CUBIC if scale > 1 else cv2.INTER_AREA)
-            res = self._crop_mesh.process(big)
-            if not res.multi_face_landmarks:
-                continue
-            pts = _to_pixels(res.multi_face_landmarks[0], 256, 256) / scale
-            pts[:, 0] += x0
-            pts[:, 1] += y0
-            faces.append(self._face(pts))
+            self._finder = _warm(lambda: mp.solutions.face_detection.FaceDetection(
+                model_selection=1, min_detection_confidence=self.min_confidence))
+            self._crop_mesh = self._make_mesh(static=True, max_faces=1)
+        faces: list[DetectedFace] = []
+        for boxes in (self._find_boxes(frame, 0, 0, frame), self._find_boxes_tiled(frame)):
+            for cx, cy, side in boxes:
+                if len(known) + len(faces) >= self.max_faces:
+                    return faces
+                if any(f.box[0] <= cx <= f.box[2] and f.box[1] <= cy <= f.box[3] for f in known + faces):
+                    continue  # already meshed
+                face = self._mesh_box(frame, cx, cy, side)
+                if face is not None:
+                    faces.append(face)
+            if faces:
+                break
         return faces
+
+    def _find_boxes(self, image: Frame, x0: int, y0: int, frame: Frame) -> list[tuple[float, float, float]]:
+        """Face boxes (centre x, centre y, side) found in ``image``, a region of ``frame`` at (x0, y0)."""
+        h, w = image.shape[:2]
+        result = self._process(self._finder, np.ascontiguousarray(image))
+        out = []
+        for det in result.detections or []:
+            rb = det.location_data.relative_bounding_box
+            out.append((x0 + (rb.xmin + rb.width / 2) * w, y0 + (rb.ymin + rb.height / 2) * h,
+                        max(rb.width * w, rb.height * h)))
+        return out
+
+    def _find_boxes_tiled(self, frame: Frame) -> list[tuple[float, float, float]]:
+        """The detector's 192 px input shrinks faces under ~12% of the frame beyond recognition; square tiles of
+        half the frame's short side, overlapping by half, bring them back into range."""
+        h, w = frame.shape[:2]
+        tile = min(h, w) // 2
+        if tile < 128:
+            return []
+        step = tile // 2
+        boxes: list[tuple[float, float, float]] = []
+        for y in range(0, h - tile + 1, step):
+            for x in range(0, w - tile + 1, step):
+                for cx, cy, side in self._find_boxes(frame[y:y + tile, x:x + tile], x, y, frame):
+                    if not any(abs(cx - bx) < side / 2 and abs(cy - by) < side / 2 for bx, by, _ in boxes):
+                        boxes.append((cx, cy, side))
+        return boxes
+
+    def _mesh_box(self, frame: Frame, cx: float, cy: float, side: float) -> DetectedFace | None:
+        """478 landmarks of the face in a detector box, meshed on an enlarged, resampled crop."""
+        side *= 2.2  # the mesh wants the face to fill about half its input
+        x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
+        x1, y1 = x0 + int(round(side)), y0 + int(round(side))
+        crop = _crop_padded(frame, x0, y0, x1, y1)
+        if crop.shape[0] < 8:
+            return None
+        scale = 256.0 / crop.shape[0]
+        big = cv2.resize(crop, (256, 256), interpolation=cv2.INTER_CUBIC if scale > 1 else cv2.INTER_AREA)
+        res = self._process(self._crop_mesh, big)
+        if not res.multi_face_landmarks:
+            return None
+        pts = _to_pixels(res.multi_face_landmarks[0], 256, 256) / scale
+        pts[:, 0] += x0
+        pts[:, 1] += y0
+        return self._face(pts)
+
+
+def _warm(make: Any) -> Any:
+    """Build a MediaPipe graph and run it once on a blank image, silently: its calculators start on worker
+    threads and log native warnings when they first run, possibly after the constructor has returned."""
+    with quiet_native_stderr():
+        graph = make()
+        graph.process(np.zeros((64, 64, 3), dtype=np.uint8))
+    return graph
 
 
 def _crop_padded(frame: Frame, x0: int, y0: int, x1: int, y1: int) -> Frame:

@@ -1,4 +1,7 @@
-"""Masks from landmarks: the face hull (feathered or not), face components, and per-pixel loss weights."""
+"""Masks from landmarks: the face hull, face components, and per-pixel loss weights.
+
+(Feathering lives with blending: :func:`synthvid.composite.blend.feather_mask`.)
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ import numpy as np
 
 from synthvid.errors import InputError
 from synthvid.face import landmarks as L
-from synthvid.types import Landmarks, Mask, check_landmarks, check_mask
+from synthvid.types import Landmarks, Mask, check_landmarks
 
 
 def polygon_mask(points: np.ndarray, shape: tuple[int, int], convex: bool = True) -> Mask:
@@ -29,17 +32,6 @@ def face_hull_mask(points: Landmarks, shape: tuple[int, int]) -> Mask:
     """Convex hull of the face outline (forehead to chin, cheek to cheek)."""
     pts = check_landmarks(points)
     return polygon_mask(pts[list(L.FACE_OVAL)], shape)
-
-
-def feather(mask: Mask, radius: float) -> Mask:
-    """Soften a mask's edge inward by ``radius`` pixels (erode then blur), so nothing leaks outside the hull."""
-    m = check_mask(mask)
-    if radius <= 0:
-        return m
-    r = max(1, int(round(radius / 2)))
-    eroded = cv2.erode(m, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
-    k = 2 * int(round(radius)) + 1
-    return cv2.GaussianBlur(eroded, (k, k), radius / 2.5)
 
 
 def component_masks(points: Landmarks, shape: tuple[int, int]) -> dict[str, Mask]:

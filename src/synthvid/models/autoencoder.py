@@ -23,7 +23,11 @@ from synthvid.errors import InputError
 ARCH = "swap-autoencoder"
 BOTTLENECK = 8  # spatial size of the code before and after the dense layers
 # Channel widths: base for the first (highest resolution) encoder level, doubling per level up to cap.
-PRESETS = {"cpu": {"base": 32, "cap": 256, "latent": 512}, "gpu": {"base": 64, "cap": 512, "latent": 1024}}
+PRESETS = {
+    "cpu": {"base": 32, "cap": 256, "latent": 512},  # default: trains on a laptop CPU
+    "gpu": {"base": 64, "cap": 512, "latent": 1024},  # wider, for GPUs
+    "tiny": {"base": 8, "cap": 32, "latent": 32},  # smoke tests only: learns almost nothing
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,7 +35,8 @@ class AutoencoderConfig(Config):
     """Shape of the swap model (all of it is saved in the checkpoint and must match on resume)."""
 
     resolution: int = option(128, "face crop side in pixels", choices=(64, 128, 256))
-    preset: str = option("cpu", "model size: cpu (trains on a laptop) or gpu (wider, for GPUs)", choices=tuple(PRESETS))
+    preset: str = option("cpu", "model size: cpu (trains on a laptop), gpu (wider, for GPUs) or tiny (smoke tests)",
+                         choices=tuple(PRESETS))
     identities: int = option(2, "number of identities (one decoder each)", cli=False)
 
     def channels(self) -> tuple[list[int], list[int], int]:

@@ -1,0 +1,296 @@
+"""Face-swap benchmark: train the default CPU model on A = obama_clip1+2, B = andrew_clip1+2 (first 80% of each
+clip) and measure, at several training times, on the held-out last 20%:
+
+- identity: share of converted A->B frames whose dlib descriptor is closer to B's mean than to A's;
+- expression kept: correlation over time of mouth and eye opening, input vs output; mean landmark distance
+  input <-> output over inter-ocular distance;
+- sharpness: variance of the Laplacian inside the face box, output over input;
+- reconstruction SSIM of B->B on held-out B face crops;
+- training images/s, parameters, conversion fps at 256² and 1280x720 beside plain decode+encode fps.
+
+    python bench/face_swap.py                      # full run: 5, 15, 30, 60 minutes (about 75 min)
+    python bench/face_swap.py --stages 2 --tag try  # a quick experiment under bench/work/try
+
+Writes bench/results/face_swap.json and .md (full runs only, or with --results), and preview strips under
+docs/img/ with --docs. Needs ../shared/media.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from synthvid.face import identity as ident  # noqa: E402
+from synthvid.face.detect import FaceDetector  # noqa: E402
+from synthvid.face.landmarks import eye_opening, inter_ocular_distance, mouth_opening  # noqa: E402
+from synthvid.io.faceset import open_faceset  # noqa: E402
+from synthvid.io.output import Stamp, VideoOutput, write_image  # noqa: E402
+from synthvid.io.video import VideoReader, probe_video  # noqa: E402
+from synthvid.metrics.image import laplacian_variance, ssim  # noqa: E402
+from synthvid.models.autoencoder import AutoencoderConfig, SwapAutoencoder, count_parameters  # noqa: E402
+from synthvid.pipelines.extract import ExtractConfig, extract  # noqa: E402
+from synthvid.pipelines.face_swap import (ConvertConfig, SwapTrainConfig, convert, load_swap_model,  # noqa: E402
+                                          train)
+from synthvid.face.align import rescale_crop_matrix, warp_face  # noqa: E402
+from synthvid.train.loop import LoopConfig  # noqa: E402
+from synthvid.viz import image_grid, label  # noqa: E402
+
+MEDIA = ROOT.parent / "shared" / "media" / "talking"
+A_CLIPS = ["obama_clip1.mp4", "obama_clip2.mp4"]
+B_CLIPS = ["andrew_clip1.mp4", "andrew_clip2.mp4"]
+HOLDOUT = 0.2
+
+
+def split_point(video: Path) -> int:
+    return int(round(probe_video(video).frame_count * (1 - HOLDOUT)))
+
+
+def build_faceset(clips: list[str], out: Path, held_out: bool) -> Path:
+    """Faceset of the training part (or the held-out part) of each clip; cached."""
+    for clip in clips:
+        video = MEDIA / clip
+        cut = split_point(video)
+        frames = (cut, None) if held_out else (0, cut)
+        cfg = ExtractConfig(duplicate=0.0 if held_out else ExtractConfig().duplicate)
+        extract([video], out, cfg, frames=frames, quiet=True)
+    return out
+
+
+def analyse_frames(frames: list[np.ndarray], embed: bool) -> tuple[list[np.ndarray | None], list[np.ndarray | None]]:
+    """Landmarks (or None) and, when asked, identity descriptors of the largest face in each frame."""
+    marks, embs = [], []
+    with FaceDetector(max_faces=1, video=True) as det:
+        for f in frames:
+            faces = det.detect(f)
+            marks.append(faces[0].landmarks if faces else None)
+            embs.append(ident.embed_face(f, faces[0].landmarks) if (faces and embed) else None)
+    return marks, embs
+
+
+def corr(a: list[float], b: list[float]) -> float:
+    a, b = np.asarray(a), np.asarray(b)
+    if len(a) < 3 or a.std() < 1e-9 or b.std() < 1e-9:
+        return float("nan")
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def evaluate_swap(model_dir: Path, work: Path, mean_a: np.ndarray, mean_b: np.ndarray) -> tuple[dict, list]:
+    """Convert the held-out A frames A->B and measure identity, expression and sharpness."""
+    ins, outs = [], []
+    fps = []
+    for clip in A_CLIPS:
+        video = MEDIA / clip
+        cut = split_point(video)
+        out = work / f"heldout_{clip}"
+        rep = convert(video, model_dir, out, ConvertConfig(), frames=(cut, None), quiet=True)
+        fps.append(rep.fps)
+        ins += list(VideoReader(video, start=cut))
+        outs += list(VideoReader(out))
+    in_marks, _ = analyse_frames(ins, embed=False)
+    out_marks, out_embs = analyse_frames(outs, embed=True)
+    closer, mouth_in, mouth_out, eye_in, eye_out, dists, sharp = [], [], [], [], [], [], []
+    for fi, fo, li, lo, eo in zip(ins, outs, in_marks, out_marks, out_embs):
+        if li is None:
+            continue
+        x0, y0 = li[:, :2].min(0)
+        x1, y1 = li[:, :2].max(0)
+        box = (int(x0), int(y0), int(x1) + 1, int(y1) + 1)
+        sharp.append(laplacian_variance(fo, box) / max(laplacian_variance(fi, box), 1e-9))
+        if lo is None:
+            closer.append(False)  # no face found in the output counts against identity
+            continue
+        closer.append(float(np.linalg.norm(eo - mean_b)) < float(np.linalg.norm(eo - mean_a)))
+        mouth_in.append(mouth_opening(li))
+        mouth_out.append(mouth_opening(lo))
+        eye_in.append(eye_opening(li))
+        eye_out.append(eye_opening(lo))
+        dists.append(float(np.linalg.norm(lo[:, :2] - li[:, :2], axis=1).mean() / inter_ocular_distance(li)))
+    strip_idx = np.linspace(0, len(ins) - 1, 6).round().astype(int)
+    strip = [[ins[i] for i in strip_idx], [outs[i] for i in strip_idx]]
+    return {
+        "identity_share_closer_to_b": float(np.mean(closer)),
+        "mouth_opening_correlation": corr(mouth_in, mouth_out),
+        "eye_opening_correlation": corr(eye_in, eye_out),
+        "landmark_distance": float(np.mean(dists)),
+        "sharpness_ratio": float(np.median(sharp)),
+        "frames_evaluated": len(closer),
+        "convert_fps_heldout_256": float(np.mean(fps)),
+    }, strip
+
+
+def evaluate_reconstruction(model_dir: Path, faceset_dir: Path) -> float:
+    """Mean SSIM of B->B reconstructions of held-out B crops, at the model's training geometry."""
+    model = load_swap_model(model_dir)
+    fs = open_faceset(faceset_dir)
+    scores = []
+    for i in range(len(fs)):
+        frame_crop = fs.read_face(i)
+        m = rescale_crop_matrix(np.eye(2, 3, dtype=np.float32), fs.size, fs.coverage, model.resolution, model.coverage)
+        crop = warp_face(frame_crop, m, model.resolution)
+        rebuilt, _ = model.swap(crop, 1)
+        scores.append(ssim(rebuilt, crop))
+    return float(np.mean(scores))
+
+
+def make_720p_clip(out: Path, seconds: float = 6.0) -> Path:
+    """A 1280x720 talking clip: wda_aoc (512²) scaled to 720 px high on a blurred, widened copy of itself."""
+    src = MEDIA / "wda_aoc.mp4"
+    info = probe_video(src)
+    n = int(seconds * info.fps)
+    with VideoOutput(out, Stamp("bench.make_720p", synthetic=False), fps=info.fps_fraction, width=1280, height=720,
+                     audio_from=src, audio_end=seconds) as w:
+        for frame in VideoReader(src, end=n):
+            face = cv2.resize(frame, (720, 720), interpolation=cv2.INTER_CUBIC)
+            bg = cv2.GaussianBlur(cv2.resize(frame, (1280, 720)), (0, 0), 15)
+            bg[:, 280:1000] = face
+            w.write(bg)
+    return out
+
+
+def plain_fps(video: Path, out: Path) -> float:
+    info = probe_video(video)
+    t0 = time.perf_counter()
+    with VideoOutput(out, Stamp("bench.plain"), fps=info.fps_fraction, width=info.width, height=info.height,
+                     audio_from=video) as w:
+        for f in VideoReader(video):
+            w.write(f)
+    return info.frame_count / (time.perf_counter() - t0)
+
+
+def measure_speed(model_dir: Path, work: Path) -> dict:
+    v256 = MEDIA / A_CLIPS[1]
+    v720 = make_720p_clip(work / "clip_720p.mp4")
+    res = {}
+    for name, video in (("256", v256), ("720p", v720)):
+        res[f"plain_decode_encode_fps_{name}"] = plain_fps(video, work / f"plain_{name}.mp4")
+        rep = convert(video, model_dir, work / f"speed_{name}.mp4", ConvertConfig(force=True), quiet=True)
+        res[f"conversion_fps_{name}"] = rep.fps
+    res["conversion_share_of_plain_720p"] = res["conversion_fps_720p"] / res["plain_decode_encode_fps_720p"]
+    return res
+
+
+def training_rate(model_dir: Path) -> float:
+    lines = [json.loads(x) for x in (model_dir / "stats.jsonl").read_text().splitlines() if x.strip()]
+    rates = [x["images_per_s"] for x in lines[1:]] or [x["images_per_s"] for x in lines]
+    return float(np.median(rates))
+
+
+def write_results(path_json: Path, stages: dict, speed: dict, params: int, command: str) -> None:
+    last = stages[max(stages, key=float)]
+    at30 = stages.get("30", last)
+    metrics = {"parameters": params, **{f"{k}_at_{m}min": v for m, s in stages.items() for k, v in s.items()}, **speed}
+    goals = {
+        "identity_share_closer_to_b": {"target": 0.95, "op": ">=", "value": at30["identity_share_closer_to_b"]},
+        "mouth_opening_correlation": {"target": 0.8, "op": ">=", "value": at30["mouth_opening_correlation"]},
+        "eye_opening_correlation": {"target": 0.8, "op": ">=", "value": at30["eye_opening_correlation"]},
+        "landmark_distance": {"target": 0.05, "op": "<=", "value": at30["landmark_distance"]},
+        "sharpness_ratio": {"target": 0.6, "op": ">=", "value": at30["sharpness_ratio"]},
+        "reconstruction_ssim_b": {"target": 0.85, "op": ">=", "value": at30["reconstruction_ssim_b"]},
+        "conversion_fps_256": {"target": 25.0, "op": ">=", "value": speed.get("conversion_fps_256")},
+        "conversion_share_of_plain_720p": {"target": 0.5, "op": ">=", "value": speed.get("conversion_share_of_plain_720p")},
+    }
+    result = {"job": "face_swap", "date": datetime.date.today().isoformat(),
+              "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.processor() or 'CPU'}, no GPU",
+              "command": command, "metrics": metrics, "goals": goals,
+              "notes": "goals are judged at 30 minutes of training; figures at every stage are in metrics"}
+    path_json.write_text(json.dumps(result, indent=2, sort_keys=False) + "\n")
+    rows = ["| metric | " + " | ".join(f"{m} min" for m in stages) + " |", "|---|" + "---|" * len(stages)]
+    for k in next(iter(stages.values())):
+        rows.append(f"| {k} | " + " | ".join(_fmt(s[k]) for s in stages.values()) + " |")
+    goal_rows = ["| goal | target | measured | met |", "|---|---|---|---|"]
+    for k, g in goals.items():
+        v = g["value"]
+        ok = v is not None and not (isinstance(v, float) and np.isnan(v)) and (v >= g["target"] if g["op"] == ">=" else v <= g["target"])
+        goal_rows.append(f"| {k} | {g['op']} {g['target']} | {_fmt(v)} | {'yes' if ok else 'no'} |")
+    speed_rows = ["| speed | value |", "|---|---|"] + [f"| {k} | {_fmt(v)} |" for k, v in speed.items()]
+    md = (f"# face_swap benchmark ({result['date']})\n\nMachine: {result['machine']}. Command: `{command}`. "
+          f"Model parameters: {params / 1e6:.2f} M.\n\n## Goals (at 30 minutes of training)\n\n" + "\n".join(goal_rows)
+          + "\n\n## By training time\n\n" + "\n".join(rows) + "\n\n## Speed\n\n" + "\n".join(speed_rows) + "\n")
+    path_json.with_suffix(".md").write_text(md)
+
+
+def _fmt(v: object) -> str:
+    if isinstance(v, float):
+        return f"{v:.3f}" if abs(v) < 1000 else f"{v:.0f}"
+    return str(v)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--stages", type=float, nargs="+", default=[5, 15, 30, 60], help="training minutes to evaluate at")
+    ap.add_argument("--tag", default="run", help="work folder name under bench/work/")
+    ap.add_argument("--results", action="store_true", help="write bench/results even for a custom run")
+    ap.add_argument("--docs", action="store_true", help="write preview strips to docs/img/")
+    ap.add_argument("--no-speed", action="store_true")
+    ap.add_argument("--resolution", type=int, default=128)
+    ap.add_argument("--set", nargs="*", default=[], help="training overrides key=value (SwapTrainConfig)")
+    args = ap.parse_args()
+    if not MEDIA.is_dir():
+        sys.exit(f"benchmark needs {MEDIA}")
+    os.environ.setdefault("SYNTHVID_QUIET", "1")
+    work = ROOT / "bench" / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    run = work / args.tag
+    run.mkdir(exist_ok=True)
+    t0 = time.time()
+    fa = build_faceset(A_CLIPS, work / "faceset_a", held_out=False)
+    fb = build_faceset(B_CLIPS, work / "faceset_b", held_out=False)
+    fb_test = build_faceset(B_CLIPS, work / "faceset_b_heldout", held_out=True)
+    print(f"facesets ready in {time.time() - t0:.0f} s: A {len(open_faceset(fa))}, B {len(open_faceset(fb))}, "
+          f"B held-out {len(open_faceset(fb_test))}", flush=True)
+    mean_a = ident.mean_embedding(open_faceset(fa).alignments["embedding"])
+    mean_b = ident.mean_embedding(open_faceset(fb).alignments["embedding"])
+    overrides = {}
+    for kv in args.set:
+        k, v = kv.split("=", 1)
+        overrides[k] = type(getattr(SwapTrainConfig(), k))(v)
+    train_cfg = SwapTrainConfig(**overrides)
+    model_cfg = AutoencoderConfig(resolution=args.resolution)
+    model_dir = run / "model"
+    stages: dict[str, dict] = {}
+    strips = {}
+    for minutes in args.stages:
+        t1 = time.time()
+        train(fa, fb, model_dir, model_cfg, train_cfg, LoopConfig(minutes=minutes, snapshot_minutes=10,
+                                                                   preview_minutes=5), quiet=True)
+        print(f"trained to {minutes} min ({time.time() - t1:.0f} s)", flush=True)
+        key = f"{minutes:g}"
+        stage_dir = run / f"eval_{key}"
+        stage_dir.mkdir(exist_ok=True)
+        scores, strip = evaluate_swap(model_dir, stage_dir, mean_a, mean_b)
+        scores["reconstruction_ssim_b"] = evaluate_reconstruction(model_dir, fb_test)
+        scores["training_images_per_s"] = training_rate(model_dir)
+        stages[key] = scores
+        strips[key] = strip
+        print(key, json.dumps({k: round(v, 4) for k, v in scores.items()}), flush=True)
+        grid = image_grid([[label(f, "input") for f in strip[0]], [label(f, f"swapped, {key} min") for f in strip[1]]])
+        write_image(run / f"strip_{key}min.png", grid, Stamp("bench.face_swap.strip", {"minutes": minutes}))
+        if args.docs:
+            write_image(ROOT / "docs" / "img" / f"face_swap_{key}min.png", grid,
+                        Stamp("bench.face_swap.strip", {"minutes": minutes}))
+        (run / "stages.json").write_text(json.dumps(stages, indent=2))
+    speed = {} if args.no_speed else measure_speed(model_dir, run)
+    print("speed", json.dumps(speed), flush=True)
+    params = count_parameters(SwapAutoencoder(model_cfg))
+    command = "python bench/face_swap.py " + " ".join(sys.argv[1:])
+    if args.results or args.tag == "run":
+        write_results(ROOT / "bench" / "results" / "face_swap.json", stages, speed, params, command.strip())
+    shutil.rmtree(run / "eval_tmp", ignore_errors=True)
+    print(f"done in {(time.time() - t0) / 60:.1f} min")
+
+
+if __name__ == "__main__":
+    main()

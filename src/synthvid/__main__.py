@@ -1,0 +1,5 @@
+import sys
+
+from synthvid.cli import main
+
+sys.exit(main())

@@ -1,0 +1,144 @@
+"""The ``synthvid`` command line: thin subcommands over the pipelines.
+
+Every error a user can cause prints one line (``synthvid: error: ...``) and exits non-zero; a traceback is shown
+only with SYNTHVID_DEBUG=1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from synthvid import __version__
+from synthvid.config import add_config_arguments, config_from_args
+from synthvid.errors import InputError, SynthvidError
+
+
+def _frame_range(text: str) -> tuple[int, int | None]:
+    """``START:END`` (either side may be empty) -> (start, end)."""
+    try:
+        a, _, b = text.partition(":")
+        start = int(a) if a.strip() else 0
+        end = int(b) if b.strip() else None
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected START:END frame numbers, got {text!r}") from None
+    if start < 0 or (end is not None and end <= start):
+        raise argparse.ArgumentTypeError(f"empty or negative frame range {text!r}")
+    return start, end
+
+
+def _cmd_extract(args: argparse.Namespace) -> None:
+    from synthvid.pipelines.extract import ExtractConfig, extract  # noqa: PLC0415 - keep `--help` fast
+
+    report = extract(args.videos, args.output, config_from_args(ExtractConfig, args), reference=args.reference,
+                     frames=args.frames, quiet=args.quiet)
+    print(report.summary())
+
+
+def _loop_config(args: argparse.Namespace, default_minutes: float) -> Any:
+    from synthvid.train.loop import LoopConfig  # noqa: PLC0415
+
+    minutes = args.minutes if args.minutes is not None else (0.0 if args.steps else default_minutes)
+    return config_from_args(LoopConfig, args, minutes=minutes)
+
+
+def _cmd_swap_train(args: argparse.Namespace) -> None:
+    from synthvid.models.autoencoder import AutoencoderConfig  # noqa: PLC0415
+    from synthvid.pipelines.face_swap import SwapTrainConfig, describe_model, train  # noqa: PLC0415
+
+    model_cfg = config_from_args(AutoencoderConfig, args)
+    if not args.quiet:
+        print(describe_model(model_cfg), file=sys.stderr)
+    summary = train(args.faceset_a, args.faceset_b, args.output, model_cfg, config_from_args(SwapTrainConfig, args),
+                    _loop_config(args, 30.0), quiet=args.quiet)
+    state = "stopped early (resume with the same command)" if summary.interrupted else "done"
+    print(f"{state}: step {summary.step}, {summary.elapsed_s / 60:.1f} min trained in total, "
+          f"{summary.images_per_s:.1f} images/s this run; model in {args.output}")
+
+
+def _cmd_swap_convert(args: argparse.Namespace) -> None:
+    from synthvid.pipelines.face_swap import ConvertConfig, convert  # noqa: PLC0415
+
+    report = convert(args.video, args.model, args.output, config_from_args(ConvertConfig, args), frames=args.frames,
+                     preview=args.preview, quiet=args.quiet)
+    print(report.summary())
+
+
+def _cmd_demo(args: argparse.Namespace) -> None:
+    from synthvid.pipelines.demo import run_demo  # noqa: PLC0415
+
+    print(run_demo(args.output, minutes=args.minutes, quiet=args.quiet))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from synthvid.pipelines.configs import CONVERT, EXTRACT, LOOP, MODEL, TRAIN  # noqa: PLC0415
+
+    parser = argparse.ArgumentParser(prog="synthvid", description="Synthetic video toolkit (every output is "
+                                     "marked as synthetic).")
+    parser.add_argument("--version", action="version", version=f"synthvid {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(parent: Any, name: str, func: Callable[[argparse.Namespace], None], help: str) -> argparse.ArgumentParser:
+        p = parent.add_parser(name, help=help, description=help)
+        p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+        p.set_defaults(func=func)
+        return p
+
+    faces = sub.add_parser("faces", help="face sets: extract aligned faces from videos")
+    faces_sub = faces.add_subparsers(dest="faces_command", required=True, metavar="ACTION")
+    p = command(faces_sub, "extract", _cmd_extract, "extract aligned faces of one person from video(s) into a faceset")
+    p.add_argument("videos", nargs="+", metavar="VIDEO")
+    p.add_argument("-o", "--output", required=True, metavar="FACESET", help="faceset folder (re-run to resume)")
+    p.add_argument("--reference", metavar="PHOTO", help="photo of the person to extract (default: the most frequent)")
+    p.add_argument("--frames", type=_frame_range, default=(0, None), metavar="START:END", help="frame range")
+    add_config_arguments(p, EXTRACT)
+
+    swap = sub.add_parser("swap", help="face swap: train a model on two facesets, convert videos")
+    swap_sub = swap.add_subparsers(dest="swap_command", required=True, metavar="ACTION")
+    p = command(swap_sub, "train", _cmd_swap_train, "train (or resume) a face-swap model between two facesets")
+    p.add_argument("faceset_a", metavar="FACESET_A")
+    p.add_argument("faceset_b", metavar="FACESET_B")
+    p.add_argument("-o", "--output", required=True, metavar="MODEL", help="model folder (re-run to resume)")
+    add_config_arguments(p, MODEL)
+    add_config_arguments(p, TRAIN)
+    add_config_arguments(p, LOOP)
+    p = command(swap_sub, "convert", _cmd_swap_convert, "paint the model's other person into a video")
+    p.add_argument("video", metavar="VIDEO")
+    p.add_argument("--model", required=True, metavar="MODEL", help="model folder from `synthvid swap train`")
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="output video (.mp4, .mov, .mkv)")
+    p.add_argument("--preview", metavar="PNG", help="also write a strip of input and converted frames")
+    p.add_argument("--frames", type=_frame_range, default=(0, None), metavar="START:END", help="frame range")
+    add_config_arguments(p, CONVERT)
+
+    p = command(sub, "demo", _cmd_demo, "run the main job on built-in media (no download): two public-domain "
+                "portraits are animated into short clips, a small swap model is trained and a clip converted")
+    p.add_argument("-o", "--output", default="demo_out", metavar="DIR", help="folder for the demo's files")
+    p.add_argument("--minutes", type=float, default=3.0, help="training time (default: 3)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.func(args)
+    except SynthvidError as e:
+        print(f"synthvid: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("synthvid: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - a bug: still one line, unless debugging
+        if os.environ.get("SYNTHVID_DEBUG"):
+            raise
+        where = f"{type(e).__name__}: {e}".splitlines()[0][:300]
+        print(f"synthvid: internal error: {where} (set SYNTHVID_DEBUG=1 for details; please report it)",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+__all__ = ["main", "build_parser", "InputError"]

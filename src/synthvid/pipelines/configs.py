@@ -1,0 +1,9 @@
+"""The config classes each CLI subcommand exposes (gathered here so the parser can be built in one place)."""
+
+from synthvid.models.autoencoder import AutoencoderConfig as MODEL
+from synthvid.pipelines.extract import ExtractConfig as EXTRACT
+from synthvid.pipelines.face_swap import ConvertConfig as CONVERT
+from synthvid.pipelines.face_swap import SwapTrainConfig as TRAIN
+from synthvid.train.loop import LoopConfig as LOOP
+
+__all__ = ["CONVERT", "EXTRACT", "LOOP", "MODEL", "TRAIN"]

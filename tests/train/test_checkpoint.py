@@ -1,0 +1,111 @@
+"""Atomic, safe checkpoints: round trip, corrupt/foreign/malicious files, and kill -9 in the middle of a save."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+import torch
+
+from synthvid.errors import CheckpointError
+from synthvid.train.checkpoint import load_checkpoint, save_checkpoint
+
+
+def _ckpt(step: int) -> dict:
+    return {"arch": "toy", "config": {"width": 4}, "state_dict": {"w": torch.full((3,), float(step))},
+            "optimizer": {}, "step": step, "rng": {"torch": torch.get_rng_state()}}
+
+
+def test_round_trip_and_arch_check(tmp_path):
+    path = tmp_path / "c.pt"
+    save_checkpoint(path, _ckpt(7))
+    data = load_checkpoint(path, arch="toy")
+    assert data["step"] == 7 and torch.equal(data["state_dict"]["w"], torch.full((3,), 7.0))
+    with pytest.raises(CheckpointError, match="holds a 'toy' model"):
+        load_checkpoint(path, arch="swap-autoencoder")
+    with pytest.raises(ValueError):
+        save_checkpoint(path, {"arch": "toy"})
+    assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]  # no temporary left behind
+
+
+@pytest.mark.parametrize("content", [b"", b"garbage" * 100, b"PK\x03\x04truncated zip"])
+def test_corrupt_files_are_refused(tmp_path, content):
+    path = tmp_path / "c.pt"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError, match="c.pt"):
+        load_checkpoint(path)
+
+
+def test_truncated_checkpoint_is_refused(tmp_path):
+    path = tmp_path / "c.pt"
+    save_checkpoint(path, _ckpt(1))
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(CheckpointError, match="not a readable synthvid checkpoint"):
+        load_checkpoint(path)
+
+
+def test_foreign_torch_file_is_refused(tmp_path):
+    path = tmp_path / "foreign.pt"
+    torch.save({"model": torch.zeros(2)}, path)
+    with pytest.raises(CheckpointError, match="not a synthvid checkpoint"):
+        load_checkpoint(path)
+    torch.save([1, 2, 3], path)
+    with pytest.raises(CheckpointError, match="not a synthvid checkpoint"):
+        load_checkpoint(path)
+    with pytest.raises(CheckpointError, match="not found"):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+class _Evil:
+    def __reduce__(self):
+        return (os.system, ("touch PWNED",))
+
+
+def test_malicious_pickle_is_not_executed(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "evil.pt"
+    torch.save({"arch": "toy", "payload": _Evil()}, path)
+    with pytest.raises(CheckpointError, match="executed"):
+        load_checkpoint(path)
+    path.write_bytes(pickle.dumps(_Evil()))
+    with pytest.raises(CheckpointError):
+        load_checkpoint(path)
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_kill_9_during_save_keeps_the_previous_checkpoint(tmp_path):
+    path = tmp_path / "checkpoint.pt"
+    save_checkpoint(path, _ckpt(1))
+    # A child process starts writing checkpoint 2 but stalls half-way through; we SIGKILL it there.
+    script = textwrap.dedent(f"""
+        import os, sys, time, torch
+        from synthvid.train import checkpoint as C
+        real_open = open
+        class Slow:
+            def __init__(self, f): self.f = f
+            def __enter__(self): return self
+            def __exit__(self, *a): self.f.close()
+            def write(self, data):
+                data = bytes(data)
+                self.f.write(data[: len(data) // 2]); self.f.flush()
+                print("half", flush=True); time.sleep(60)
+        C.open = lambda p, mode="r", *a, **k: Slow(real_open(p, mode, *a, **k)) if "w" in mode else real_open(p, mode, *a, **k)
+        ck = {{"arch": "toy", "config": {{}}, "state_dict": {{"w": torch.full((1000,), 2.0)}}, "optimizer": {{}},
+               "step": 2, "rng": {{}}}}
+        C.save_checkpoint({str(path)!r}, ck)
+    """)
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "half"
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait(timeout=10)
+    data = load_checkpoint(path, arch="toy")
+    assert data["step"] == 1  # the previous checkpoint is intact
+    leftovers = [p for p in tmp_path.iterdir() if p.name != "checkpoint.pt"]
+    assert all(p.name.startswith(".checkpoint.partial-") for p in leftovers)  # hidden partial, never the real name
+    time.sleep(0)
