@@ -140,7 +140,7 @@ def evaluate_reconstruction(model_dir: Path, faceset_dir: Path) -> float:
         frame_crop = fs.read_face(i)
         m = rescale_crop_matrix(np.eye(2, 3, dtype=np.float32), fs.size, fs.coverage, model.resolution, model.coverage)
         crop = warp_face(frame_crop, m, model.resolution)
-        rebuilt, _ = model.swap(crop, 1)
+        rebuilt, _ = model.swap(crop, 1, model.expression_code(fs.alignments["landmarks"][i], "b"))
         scores.append(ssim(rebuilt, crop))
     return float(np.mean(scores))
 
@@ -228,6 +228,16 @@ def _fmt(v: object) -> str:
     return str(v)
 
 
+def _overrides(defaults: object, pairs: list[str]) -> dict:
+    """key=value strings -> typed overrides of a config's fields."""
+    out = {}
+    for kv in pairs:
+        k, v = kv.split("=", 1)
+        kind = type(getattr(defaults, k))
+        out[k] = (v.lower() in ("1", "true", "yes")) if kind is bool else kind(v)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--stages", type=float, nargs="+", default=[5, 15, 30, 60], help="training minutes to evaluate at")
@@ -237,6 +247,7 @@ def main() -> None:
     ap.add_argument("--no-speed", action="store_true")
     ap.add_argument("--resolution", type=int, default=128)
     ap.add_argument("--set", nargs="*", default=[], help="training overrides key=value (SwapTrainConfig)")
+    ap.add_argument("--model-set", nargs="*", default=[], help="model overrides key=value (AutoencoderConfig)")
     args = ap.parse_args()
     if not MEDIA.is_dir():
         sys.exit(f"benchmark needs {MEDIA}")
@@ -253,12 +264,8 @@ def main() -> None:
           f"B held-out {len(open_faceset(fb_test))}", flush=True)
     mean_a = ident.mean_embedding(open_faceset(fa).alignments["embedding"])
     mean_b = ident.mean_embedding(open_faceset(fb).alignments["embedding"])
-    overrides = {}
-    for kv in args.set:
-        k, v = kv.split("=", 1)
-        overrides[k] = type(getattr(SwapTrainConfig(), k))(v)
-    train_cfg = SwapTrainConfig(**overrides)
-    model_cfg = AutoencoderConfig(resolution=args.resolution)
+    train_cfg = SwapTrainConfig(**_overrides(SwapTrainConfig(), args.set))
+    model_cfg = AutoencoderConfig(**{"resolution": args.resolution, **_overrides(AutoencoderConfig(), args.model_set)})
     model_dir = run / "model"
     stages: dict[str, dict] = {}
     strips = {}

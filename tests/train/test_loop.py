@@ -61,6 +61,16 @@ def test_resume_with_other_model_settings_is_refused(tmp_path):
         train(toy.ToyTask(width=8), tmp_path / "r", LoopConfig(steps=4), quiet=True)
 
 
+def test_only_the_architecture_must_match_on_resume(tmp_path):
+    task = toy.ToyTask()
+    train(task, tmp_path / "r", LoopConfig(steps=2), arch_config={"width": 4}, quiet=True)
+    task2 = toy.ToyTask()
+    task2.config_dict = lambda: {"width": 4, "lr": "changed"}  # a training setting changed: fine
+    assert train(task2, tmp_path / "r", LoopConfig(steps=3), arch_config={"width": 4}, quiet=True).step == 3
+    with pytest.raises(CheckpointError, match="different settings \\(width\\)"):
+        train(toy.ToyTask(), tmp_path / "r", LoopConfig(steps=4), arch_config={"width": 5}, quiet=True)
+
+
 def test_corrupt_checkpoint_in_run_folder_is_reported(tmp_path):
     out = tmp_path / "r"
     out.mkdir()

@@ -5,7 +5,8 @@ expression and lighting; each decoder paints its own person's appearance.
 
 Encoder: a 5x5 stride-2 stem, stride-2 3x3 convolutions down to 8 x 8, then a dense bottleneck (flatten ->
 latent -> 8 x 8 x C) that forces a global code. Decoder: pixel-shuffle upsampling with a residual block after each
-step; a sub-pixel head gives RGB (tanh) and a mask logit at full resolution.
+step; a sub-pixel head gives RGB (tanh) and a mask logit at full resolution. Optionally each decoder also takes a
+10-number expression code (see :mod:`synthvid.face.expression`) that shifts its input code.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import torch.nn.functional as F
 
 from synthvid.config import Config, option
 from synthvid.errors import InputError
+from synthvid.face.expression import FEATURES as EXPRESSION_FEATURES
 
 ARCH = "swap-autoencoder"
 BOTTLENECK = 8  # spatial size of the code before and after the dense layers
@@ -38,6 +40,8 @@ class AutoencoderConfig(Config):
     preset: str = option("cpu", "model size: cpu (trains on a laptop), gpu (wider, for GPUs) or tiny (smoke tests)",
                          choices=tuple(PRESETS))
     identities: int = option(2, "number of identities (one decoder each)", cli=False)
+    expression: bool = option(True, "guide each decoder with an identity-normalised expression code from landmarks "
+                                    "(mouth, eyes, brows), so B's face follows A's expression")
 
     def channels(self) -> tuple[list[int], list[int], int]:
         """(encoder widths per level, decoder widths per level, latent size)."""
@@ -106,8 +110,12 @@ class Decoder(nn.Module):
             layers += [_Upscale(cin, cout), _Residual(cout)]
         self.body = nn.Sequential(*layers)
         self.head = nn.Sequential(nn.Conv2d(dec[-1], 4 * 4, 3, padding=1), nn.PixelShuffle(2))
+        # Expression guide: a per-person linear map from the expression code to a spatial offset of the code.
+        self.expression = nn.Linear(len(EXPRESSION_FEATURES), dec[0] * BOTTLENECK ** 2) if cfg.expression else None
 
-    def forward(self, code: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, code: torch.Tensor, expression: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.expression is not None and expression is not None:
+            code = code + self.expression(expression.to(code.dtype)).view_as(code)  # B x C x 8 x 8
         out = self.head(self.body(code))
         return torch.tanh(out[:, :3]), out[:, 3:4]
 
@@ -128,15 +136,18 @@ class SwapAutoencoder(nn.Module):
             raise InputError(f"model expects B x 3 x {r} x {r} faces, got {tuple(faces.shape)}")
         return self.encoder(faces)
 
-    def decode(self, code: torch.Tensor, identity: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Code -> (RGB B x 3 x R x R in [-1, 1], mask logit B x 1 x R x R) as ``identity``."""
+    def decode(self, code: torch.Tensor, identity: int,
+               expression: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Code (and B x 10 standardised expression, if the model uses it) -> (RGB B x 3 x R x R in [-1, 1],
+        mask logit B x 1 x R x R) as ``identity``."""
         if not 0 <= identity < len(self.decoders):
             raise InputError(f"identity must be in 0..{len(self.decoders) - 1}, got {identity}")
-        return self.decoders[identity](code)
+        return self.decoders[identity](code, expression)
 
-    def forward(self, faces: torch.Tensor, identity: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, faces: torch.Tensor, identity: int,
+                expression: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Encode ``faces`` and decode them as ``identity``: (RGB, mask logit)."""
-        return self.decode(self.encode(faces), identity)
+        return self.decode(self.encode(faces), identity, expression)
 
 
 def count_parameters(module: nn.Module) -> int:

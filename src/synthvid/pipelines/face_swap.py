@@ -21,8 +21,9 @@ import torch
 from synthvid.config import Config, option
 from synthvid.errors import CheckpointError, InputError
 from synthvid.face import identity as ident
-from synthvid.face.align import warp_face
-from synthvid.face.align import alignment_matrix
+from synthvid.face.align import alignment_matrix, warp_face
+from synthvid.face.expression import FEATURES as EXPRESSION_FEATURES
+from synthvid.face.expression import expression_features, standardize
 from synthvid.face.detect import FaceDetector
 from synthvid.face.geometry import transform_points
 from synthvid.face.masks import face_hull_mask
@@ -31,6 +32,7 @@ from synthvid.face.track import FaceTracker
 from synthvid.composite.color import COLOR_METHODS
 from synthvid.composite.blend import BLEND_METHODS
 from synthvid.composite.paste import paste_back
+from synthvid.composite.sharpen import unsharp_mask
 from synthvid.io.faceset import open_faceset
 from synthvid.io.files import check_input_file
 from synthvid.io.output import Stamp, VideoOutput, write_image
@@ -55,7 +57,8 @@ class SwapTrainConfig(Config):
 
     batch_size: int = option(16, "faces per identity per step (per process)")
     lr: float = option(3e-4, "Adam learning rate")
-    coverage: float = option(0.75, "share of the training crop spanned by the face outline")
+    coverage: float = option(0.85, "share of the training crop spanned by the face outline (tighter = more "
+                                   "pixels on the face)")
     warp: float = option(0.04, "strength of the random warp applied to the model's input")
     eyes_weight: float = option(3.0, "loss weight of the eye regions (face = 1)")
     mouth_weight: float = option(3.0, "loss weight of the mouth region (face = 1)")
@@ -74,9 +77,10 @@ class SwapTrainConfig(Config):
             raise InputError(f"coverage must lie in [0.3, 1.0], got {self.coverage}")
 
 
-def _identity_info(faceset: Any) -> dict[str, Any]:
+def _identity_info(faceset: Any, bank: FaceBank) -> dict[str, Any]:
     emb = faceset.alignments["embedding"]
-    return {"name": faceset.root.name, "faces": len(faceset), "embedding": ident.mean_embedding(emb).tolist()}
+    return {"name": faceset.root.name, "faces": len(faceset), "embedding": ident.mean_embedding(emb).tolist(),
+            "expression": bank.expression_stats}
 
 
 class SwapTask:
@@ -89,7 +93,7 @@ class SwapTask:
         self.model_cfg, self.cfg, self.device = model_cfg, cfg, device
         self.banks = [FaceBank(fs, model_cfg.resolution, cfg.coverage, cfg.eyes_weight, cfg.mouth_weight, quiet)
                       for fs in (faceset_a, faceset_b)]
-        self.identities = {"a": _identity_info(faceset_a), "b": _identity_info(faceset_b)}
+        self.identities = {who: _identity_info(fs, bank) for who, fs, bank in zip("ab", (faceset_a, faceset_b), self.banks)}
         self.model = SwapAutoencoder(model_cfg).to(device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, betas=(0.5, 0.999), fused=True)
         self.dtype = autocast_dtype(cfg.precision, device)
@@ -127,7 +131,7 @@ class SwapTask:
         with self._autocast():
             # One encoder pass over both people: half the weight casts of two passes, and a bigger batch.
             codes = self.model.encode(torch.cat([b["input"] for b in batches])).split(c.batch_size)
-            outs = [self.model.decode(code, who) for who, code in enumerate(codes)]
+            outs = [self.model.decode(code, who, b["expression"]) for who, (code, b) in enumerate(zip(codes, batches))]
         total = torch.zeros((), device=self.device)
         losses: dict[str, float] = {"mask": 0.0}
         for who, (b, (rgb, logit)) in enumerate(zip(batches, outs)):
@@ -153,10 +157,10 @@ class SwapTask:
         cols: list[list[Frame]] = []
         for who, bank in enumerate(self.banks):
             batch = sample_batch(bank, self.rng, 0, augment=False, indices=self.preview_idx[who])
-            x = batch["target"].to(self.device)
+            x, z = batch["target"].to(self.device), batch["expression"].to(self.device)
             with self._autocast():
-                same, _ = self.model(x, who)
-                other, _ = self.model(x, 1 - who)
+                same, _ = self.model(x, who, z)
+                other, _ = self.model(x, 1 - who, z)
             cols.append([_to_frames(t) for t in (x, same, other)])
         rows = []
         for i in range(max(len(self.preview_idx[0]), len(self.preview_idx[1]))):
@@ -217,12 +221,20 @@ class SwapModel:
     def embedding(self, who: str) -> np.ndarray:
         return np.asarray(self.identities[who]["embedding"], dtype=np.float32)
 
+    def expression_code(self, landmarks: np.ndarray, who: str) -> np.ndarray:
+        """Standardised expression code (10,) of a face of person ``who`` ("a" or "b")."""
+        return standardize(expression_features(landmarks), self.identities[who]["expression"])
+
     @torch.no_grad()
-    def swap(self, crop: Frame, identity: int) -> tuple[Frame, np.ndarray]:
-        """Decode an aligned R x R crop as ``identity``: (RGB uint8 R x R x 3, mask float32 R x R in [0, 1])."""
+    def swap(self, crop: Frame, identity: int, expression: np.ndarray | None = None) -> tuple[Frame, np.ndarray]:
+        """Decode an aligned R x R crop as ``identity``: (RGB uint8 R x R x 3, mask float32 R x R in [0, 1]).
+
+        ``expression`` is the source face's standardised expression code (see :meth:`expression_code`).
+        """
         x = torch.from_numpy(crop).to(self.device).permute(2, 0, 1)[None].float() / 127.5 - 1  # 1 x 3 x R x R
+        z = None if expression is None else torch.from_numpy(np.asarray(expression, np.float32))[None].to(self.device)
         with torch.autocast(self.device.type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None):
-            rgb, logit = self.net(x, identity)
+            rgb, logit = self.net(x, identity, z)
         mask = torch.sigmoid(logit.float())[0, 0].cpu().numpy()
         return _to_frames(rgb)[0], mask
 
@@ -243,6 +255,7 @@ def load_swap_model(model_dir: str | os.PathLike, device: str = "cpu", precision
         for who in ("a", "b"):
             if len(identities[who]["embedding"]) != ident.DIM:
                 raise ValueError("bad identity embedding")
+            standardize(np.zeros(len(EXPRESSION_FEATURES)), identities[who]["expression"])
         net = SwapAutoencoder(model_cfg)
         net.load_state_dict(ckpt["state_dict"]["model"])
     except (KeyError, TypeError, ValueError, RuntimeError, InputError) as e:
@@ -261,6 +274,7 @@ class ConvertConfig(Config):
     blend: str = option("laplacian", "how the new face is blended in", choices=BLEND_METHODS)
     mask: str = option("learned", "learned: the model's mask within the face hull; hull: the landmark hull only",
                        choices=("learned", "hull"))
+    sharpen: float = option(0.5, "unsharp-mask amount applied to the new face (0: off; 1: strong)")
     crf: int = option(18, "H.264 quality of the output (lower = better, larger)")
     force: bool = option(False, "convert even if the video's face looks like the target person")
     device: str = option("cpu", "cpu, cuda or cuda:N")
@@ -302,7 +316,8 @@ def swap_face(model: SwapModel, frame: Frame, landmarks: np.ndarray, smoothed: n
     r = model.resolution
     matrix = alignment_matrix(smoothed, r, model.coverage)
     crop = warp_face(frame, matrix, r)
-    new, learned = model.swap(crop, identity)
+    new, learned = model.swap(crop, identity, model.expression_code(landmarks, "ab"[1 - identity]))
+    new = unsharp_mask(new, cfg.sharpen)
     hull = face_hull_mask(transform_points(landmarks, matrix), (r, r))
     mask = hull * learned if cfg.mask == "learned" else hull
     return paste_back(frame, new, mask, matrix, blend_method=cfg.blend, color_method=cfg.color)

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from synthvid.errors import InputError
+from synthvid.face.expression import expression_features, expression_stats, mirror, standardize
 from synthvid.face.geometry import transform_points
 from synthvid.face.masks import face_hull_mask, loss_weights
 from synthvid.io.faceset import Faceset
@@ -56,15 +57,18 @@ class FaceBank:
             w = loss_weights(pts, (s, s), eyes=eyes, mouth=mouth)
             self.aux[i, ..., 0] = np.clip(w / WEIGHT_SCALE * 255, 0, 255).astype(np.uint8)
             self.aux[i, ..., 1] = (face_hull_mask(pts, (s, s)) * 255).astype(np.uint8)
+        raw = np.stack([expression_features(p) for p in faceset.alignments["landmarks"]]) if n else np.zeros((0, 10))
+        self.expression_stats = expression_stats(raw)
+        self.expression = standardize(raw, self.expression_stats)  # N x 10
 
     def __len__(self) -> int:
         return self.rgb.shape[0]
 
 
-def _sample_matrix(rng: np.random.Generator | None, out: int, side: int, window: float) -> np.ndarray:
+def _sample_matrix(rng: np.random.Generator | None, out: int, side: int, window: float) -> tuple[np.ndarray, bool]:
     """2 x 3 matrix from output-crop pixels to stored-crop pixels (for WARP_INVERSE_MAP): the central
     ``window`` of the stored crop, randomly rotated (+-10 deg), scaled (+-5%), shifted (+-5%) and flipped when
-    ``rng`` is given."""
+    ``rng`` is given. Returns (matrix, flipped)."""
     k = window * side / out  # stored pixels per output pixel
     angle, scale, flip, shift = 0.0, 1.0, 1.0, np.zeros(2)
     if rng is not None:
@@ -76,7 +80,7 @@ def _sample_matrix(rng: np.random.Generator | None, out: int, side: int, window:
     a = np.array([[c * flip, -s], [s * flip, c]])
     co, cs = (out - 1) / 2, (side - 1) / 2
     t = cs + shift - a @ np.array([co, co])
-    return np.hstack([a, t[:, None]]).astype(np.float32)
+    return np.hstack([a, t[:, None]]).astype(np.float32), flip < 0
 
 
 def _random_flow(rng: np.random.Generator, size: int, strength: float) -> tuple[np.ndarray, np.ndarray]:
@@ -118,14 +122,16 @@ def sample_batch(bank: FaceBank, rng: np.random.Generator, batch: int, warp: flo
     """A training batch from ``bank``.
 
     Returns dict of float32 tensors: ``input`` (B x 3 x R x R, warped, [-1, 1]), ``target`` (B x 3 x R x R,
-    [-1, 1]), ``weights`` (B x 1 x R x R, loss weights), ``mask`` (B x 1 x R x R, face hull in [0, 1]).
+    [-1, 1]), ``weights`` (B x 1 x R x R, loss weights), ``mask`` (B x 1 x R x R, face hull in [0, 1]),
+    ``expression`` (B x 10, the person-standardised expression code, mirrored with the image).
     """
     idx = rng.integers(0, len(bank), batch) if indices is None else np.asarray(indices)
     r = bank.resolution
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-    targets, auxes, inputs = [], [], []
+    targets, auxes, inputs, expressions = [], [], [], []
     for i in idx:
-        m = _sample_matrix(rng if augment else None, r, bank.side, bank.window)
+        m, flipped = _sample_matrix(rng if augment else None, r, bank.side, bank.window)
+        expressions.append(mirror(bank.expression[i]) if flipped else bank.expression[i])
         t = cv2.warpAffine(bank.rgb[i], m, (r, r), flags=flags, borderMode=cv2.BORDER_REFLECT101)
         auxes.append(cv2.warpAffine(bank.aux[i], m, (r, r), flags=flags, borderMode=cv2.BORDER_REFLECT101))
         targets.append(t)
@@ -138,4 +144,4 @@ def sample_batch(bank: FaceBank, rng: np.random.Generator, batch: int, warp: flo
     if augment:
         target, warped = _color_jitter(rng, target, warped)
     return {"input": warped * 2 - 1, "target": target * 2 - 1, "weights": aux[:, :1] * WEIGHT_SCALE,
-            "mask": aux[:, 1:2]}
+            "mask": aux[:, 1:2], "expression": torch.from_numpy(np.stack(expressions))}

@@ -152,7 +152,7 @@ class _Stats:
         return line
 
     def plot(self, path: Path, title: str) -> None:
-        if not self.enabled or len(self.history) < 2:
+        if not self.enabled or not self.history:
             return
         import matplotlib  # noqa: PLC0415
 
@@ -163,7 +163,8 @@ class _Stats:
         keys = sorted({k for h in self.history for k in h if k.startswith("loss_")})
         steps = [h["step"] for h in self.history]
         for k in keys:
-            ax.plot(steps, [h.get(k, math.nan) for h in self.history], label=k[5:], linewidth=1)
+            ax.plot(steps, [h.get(k, math.nan) for h in self.history], label=k[5:], linewidth=1,
+                    marker="o" if len(steps) < 10 else None, markersize=3)
         ax.set_yscale("log")
         ax.set_xlabel("step")
         ax.set_ylabel("loss")
@@ -254,7 +255,7 @@ def train(task: TrainTask, out_dir: str | Path, cfg: LoopConfig, ctx: D.DistCont
                     _write_previews(task, out, step, stats, cfg.keep_previews)
                     last_preview = time.monotonic()
                 if ctx.is_main and now - last_snapshot >= cfg.snapshot_minutes * 60:
-                    _save(task, ckpt_path, step, elapsed0 + time.monotonic() - start, cfg)
+                    _save(task, ckpt_path, step, elapsed0 + time.monotonic() - start, cfg, arch_config)
                     last_snapshot = time.monotonic()
         except KeyboardInterrupt:
             interrupted = True
@@ -266,7 +267,7 @@ def train(task: TrainTask, out_dir: str | Path, cfg: LoopConfig, ctx: D.DistCont
             stats.tick(step=step, elapsed_s=round(elapsed, 2),
                        images_per_s=round(tick_steps * task.images_per_step * ctx.world_size
                                           / max(time.monotonic() - last_tick, 1e-9), 2))
-        _save(task, ckpt_path, step, elapsed, cfg)
+        _save(task, ckpt_path, step, elapsed, cfg, arch_config)
         _write_previews(task, out, step, stats, cfg.keep_previews)
     run_time = time.monotonic() - start
     return TrainSummary(step=step, elapsed_s=elapsed, run_steps=run_steps, interrupted=interrupted,
@@ -302,10 +303,11 @@ def _normalise(d: dict[str, Any]) -> str:
     return json.dumps(d, sort_keys=True, default=str)
 
 
-def _save(task: TrainTask, path: Path, step: int, elapsed: float, cfg: LoopConfig) -> None:
+def _save(task: TrainTask, path: Path, step: int, elapsed: float, cfg: LoopConfig, arch_config: dict[str, Any]) -> None:
     save_checkpoint(path, {
         "arch": task.arch,
         "config": task.config_dict(),
+        "arch_config": arch_config,  # what a resumed run must match
         "state_dict": {name: m.state_dict() for name, m in task.modules().items()},
         "optimizer": {name: o.state_dict() for name, o in task.optimizers().items()},
         "step": step,
