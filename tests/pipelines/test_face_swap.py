@@ -145,3 +145,25 @@ def test_training_resumes_and_refuses_other_shapes(facesets, tmp_path):
               cfg, LoopConfig(steps=6), quiet=True)
     with pytest.raises(InputError, match="holds no faces|not found"):
         train(tmp_path / "nothing", facesets["hopper"], tmp_path / "m2", small, cfg, LoopConfig(steps=1), quiet=True)
+
+
+def test_adversarial_term_trains_the_discriminator(facesets, tmp_path):
+    cfg = SwapTrainConfig(batch_size=2, gan_weight=0.1, gan_start=0)
+    small = AutoencoderConfig(resolution=64, preset="tiny")
+    summary = train(facesets["astronaut"], facesets["hopper"], tmp_path / "g", small, cfg, LoopConfig(steps=2),
+                    quiet=True)
+    assert "gan_d" in summary.losses and "gan_g" in summary.losses
+    ckpt = torch.load(tmp_path / "g" / "checkpoint.pt", weights_only=True)
+    assert set(ckpt["state_dict"]) == {"model", "discriminator"}
+
+
+def test_batched_swap_equals_one_by_one(tiny_model):
+    model = load_swap_model(tiny_model, precision="fp32")
+    rng = np.random.default_rng(0)
+    crops = [rng.integers(0, 255, (64, 64, 3), dtype=np.uint8) for _ in range(3)]
+    codes = [rng.normal(size=10).astype(np.float32) for _ in range(3)]
+    batched, masks = model.swap_batch(crops, 1, codes)
+    for crop, code, rgb, mask in zip(crops, codes, batched, masks):
+        single, single_mask = model.swap(crop, 1, code)
+        assert np.abs(single.astype(int) - rgb).max() <= 1
+        np.testing.assert_allclose(single_mask, mask, atol=1e-5)

@@ -19,28 +19,28 @@ from typing import Any
 import numpy as np
 import torch
 
+from synthvid.composite.blend import BLEND_METHODS
+from synthvid.composite.color import COLOR_METHODS, transfer_color
+from synthvid.composite.paste import paste_back
+from synthvid.composite.sharpen import unsharp_mask
 from synthvid.config import Config, option
 from synthvid.errors import CheckpointError, InputError
 from synthvid.face import identity as ident
 from synthvid.face.align import alignment_matrix, warp_face
+from synthvid.face.detect import DetectedFace, FaceDetector, box_of
 from synthvid.face.expression import FEATURES as EXPRESSION_FEATURES
 from synthvid.face.expression import expression_features, standardize
-from synthvid.face.detect import DetectedFace, FaceDetector, box_of
 from synthvid.face.geometry import transform_points
 from synthvid.face.masks import face_hull_mask
 from synthvid.face.select import IdentitySelector, scan_identities
 from synthvid.face.track import FaceTracker
-from synthvid.composite.color import COLOR_METHODS
-from synthvid.composite.blend import BLEND_METHODS
-from synthvid.composite.color import transfer_color
-from synthvid.composite.paste import paste_back
-from synthvid.composite.sharpen import unsharp_mask
 from synthvid.io.faceset import open_faceset
 from synthvid.io.files import check_input_file
 from synthvid.io.output import Stamp, VideoOutput, write_image
 from synthvid.io.threaded import BackgroundWriter, prefetch
 from synthvid.io.video import VideoReader, probe_video
 from synthvid.models.autoencoder import ARCH, AutoencoderConfig, SwapAutoencoder, autocast_dtype, count_parameters
+from synthvid.models.discriminator import PatchDiscriminator, hinge_d_loss, hinge_g_loss
 from synthvid.progress import progress
 from synthvid.train import distributed as D
 from synthvid.train.checkpoint import load_checkpoint
@@ -69,6 +69,8 @@ class SwapTrainConfig(Config):
     ssim_weight: float = option(1.0, "weight of the structural (DSSIM) loss")
     edge_weight: float = option(0.5, "weight of the image-gradient loss (sharpness)")
     mask_weight: float = option(0.1, "weight of the mask loss")
+    gan_weight: float = option(0.0, "weight of the adversarial (PatchGAN) loss, for texture; 0 disables")
+    gan_start: int = option(400, "step from which the adversarial loss is used (let the faces form first)")
     precision: str = option("auto", "auto (bf16 where the hardware has it), bf16 or fp32",
                             choices=("auto", "bf16", "fp32"))
 
@@ -99,6 +101,9 @@ class SwapTask:
         self.identities = {who: _identity_info(fs, bank) for who, fs, bank in zip("ab", (faceset_a, faceset_b), self.banks)}
         self.model = SwapAutoencoder(model_cfg).to(device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, betas=(0.5, 0.999), fused=True)
+        # Always built (it is small) so that checkpoints have the same layout with or without the GAN term.
+        self.discriminator = PatchDiscriminator().to(device)
+        self.optimizer_d = torch.optim.Adam(self.discriminator.parameters(), lr=cfg.lr, betas=(0.5, 0.999), fused=True)
         self.dtype = autocast_dtype(cfg.precision, device)
         self.images_per_step = 2 * cfg.batch_size
         self.rng = np.random.Generator(np.random.PCG64(seed))
@@ -112,10 +117,10 @@ class SwapTask:
         return {"model": self.model_cfg.to_dict(), "coverage": self.cfg.coverage}
 
     def modules(self) -> dict[str, torch.nn.Module]:
-        return {"model": self.model}
+        return {"model": self.model, "discriminator": self.discriminator}
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {"adam": self.optimizer}
+        return {"adam": self.optimizer, "adam_discriminator": self.optimizer_d}
 
     def rng_state(self) -> dict[str, Any]:
         return numpy_rng_state(self.rng)
@@ -146,10 +151,28 @@ class SwapTask:
             total = total + rec + c.mask_weight * m
             losses["ab"[who]] = float(rec.detach())
             losses["mask"] += float(m.detach()) / 2
+        adversarial = c.gan_weight > 0 and step >= c.gan_start
+        fakes = torch.cat([rgb for rgb, _ in outs])  # 2B x 3 x R x R
+        if adversarial:
+            self.discriminator.requires_grad_(False)
+            with self._autocast():
+                g_adv = hinge_g_loss(self.discriminator(fakes).float())
+            total = total + c.gan_weight * g_adv
+            losses["gan_g"] = float(g_adv.detach())
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
         sync(self.model.parameters())
         self.optimizer.step()
+        if adversarial:
+            self.discriminator.requires_grad_(True)
+            reals = torch.cat([b["target"] for b in batches])
+            with self._autocast():
+                d_loss = hinge_d_loss(self.discriminator(reals).float(), self.discriminator(fakes.detach()).float())
+            self.optimizer_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            sync(self.discriminator.parameters())
+            self.optimizer_d.step()
+            losses["gan_d"] = float(d_loss.detach())
         losses["total"] = float(total.detach())
         return losses
 
