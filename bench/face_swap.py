@@ -42,8 +42,8 @@ from synthvid.io.video import VideoReader, probe_video  # noqa: E402
 from synthvid.metrics.image import laplacian_variance, ssim  # noqa: E402
 from synthvid.models.autoencoder import AutoencoderConfig, SwapAutoencoder, count_parameters  # noqa: E402
 from synthvid.pipelines.extract import ExtractConfig, extract  # noqa: E402
-from synthvid.pipelines.face_swap import (ConvertConfig, SwapTrainConfig, convert, load_swap_model,  # noqa: E402
-                                          train)
+from synthvid.pipelines.face_swap import SwapTrainConfig, train  # noqa: E402
+from synthvid.pipelines.face_swap_convert import ConvertConfig, convert, load_swap_model  # noqa: E402
 from synthvid.face.align import rescale_crop_matrix, warp_face  # noqa: E402
 from synthvid.train.loop import LoopConfig  # noqa: E402
 from synthvid.viz import image_grid, label  # noqa: E402

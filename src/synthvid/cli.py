@@ -60,7 +60,7 @@ def _cmd_swap_train(args: argparse.Namespace) -> None:
 
 
 def _cmd_swap_convert(args: argparse.Namespace) -> None:
-    from synthvid.pipelines.face_swap import ConvertConfig, convert  # noqa: PLC0415
+    from synthvid.pipelines.face_swap_convert import ConvertConfig, convert  # noqa: PLC0415
 
     report = convert(args.video, args.model, args.output, config_from_args(ConvertConfig, args), frames=args.frames,
                      preview=args.preview, quiet=args.quiet)

@@ -8,8 +8,9 @@
 """
 
 from synthvid.models.autoencoder import AutoencoderConfig
-from synthvid.pipelines.face_swap import (ConvertConfig, ConvertReport, SwapModel, SwapTrainConfig, convert,
-                                          load_swap_model, train)
+from synthvid.pipelines.face_swap import SwapTrainConfig, train
+from synthvid.pipelines.face_swap_convert import (ConvertConfig, ConvertReport, SwapModel, convert,
+                                                  load_swap_model)
 from synthvid.train.loop import LoopConfig, TrainSummary
 
 __all__ = ["AutoencoderConfig", "ConvertConfig", "ConvertReport", "LoopConfig", "SwapModel", "SwapTrainConfig",

@@ -13,7 +13,8 @@ from synthvid.io.faceset import open_faceset
 from synthvid.io.output import Stamp, VideoOutput
 from synthvid.io.video import VideoReader, probe_video, read_metadata
 from synthvid.models.autoencoder import AutoencoderConfig, SwapAutoencoder, count_parameters
-from synthvid.pipelines.face_swap import ConvertConfig, SwapTrainConfig, convert, load_swap_model, train
+from synthvid.pipelines.face_swap import SwapTrainConfig, train
+from synthvid.pipelines.face_swap_convert import ConvertConfig, convert, load_swap_model
 from synthvid.train.data import FaceBank, sample_batch
 from synthvid.train.loop import LoopConfig
 

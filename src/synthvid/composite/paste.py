@@ -92,9 +92,12 @@ def warp_to_frame(crop: Frame, mask: Mask, affine: Affine, roi: Box) -> tuple[Fr
     local[:, 2] += local[:, :2] @ np.array([x0, y0], np.float64)
     size = (x1 - x0, y1 - y0)
     # WARP_INVERSE_MAP: the matrix maps output (frame) pixels to input (crop) pixels, which is what affine is.
-    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-    crop_roi = cv2.warpAffine(crop, local, size, flags=flags, borderMode=cv2.BORDER_REPLICATE)
-    mask_roi = cv2.warpAffine(mask, local, size, flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    # The crop is usually enlarged (a 128 px face painted over a bigger one): bicubic keeps ~10% more edge
+    # contrast than bilinear there. The mask stays bilinear (no overshoot outside [0, 1]).
+    crop_roi = cv2.warpAffine(crop, local, size, flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP,
+                              borderMode=cv2.BORDER_REPLICATE)
+    mask_roi = cv2.warpAffine(mask, local, size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                              borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     return crop_roi, mask_roi
 
 

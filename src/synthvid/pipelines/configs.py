@@ -2,7 +2,7 @@
 
 from synthvid.models.autoencoder import AutoencoderConfig as MODEL
 from synthvid.pipelines.extract import ExtractConfig as EXTRACT
-from synthvid.pipelines.face_swap import ConvertConfig as CONVERT
+from synthvid.pipelines.face_swap_convert import ConvertConfig as CONVERT
 from synthvid.pipelines.face_swap import SwapTrainConfig as TRAIN
 from synthvid.train.loop import LoopConfig as LOOP
 

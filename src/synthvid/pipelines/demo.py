@@ -79,7 +79,8 @@ def run_demo(out_dir: str | os.PathLike = "demo_out", minutes: float = 3.0, seco
              quiet: bool = False) -> str:
     """Run the demo; returns a summary of what was written."""
     from synthvid.pipelines.extract import extract  # noqa: PLC0415
-    from synthvid.pipelines.face_swap import convert, train  # noqa: PLC0415
+    from synthvid.pipelines.face_swap import train  # noqa: PLC0415
+    from synthvid.pipelines.face_swap_convert import convert  # noqa: PLC0415
     from synthvid.train.loop import LoopConfig  # noqa: PLC0415
 
     out = Path(out_dir)

@@ -112,6 +112,12 @@ def _color_jitter(rng: np.random.Generator, *images: torch.Tensor) -> list[torch
     return out
 
 
+def to_frames(t: torch.Tensor) -> list[np.ndarray]:
+    """B x 3 x H x W in [-1, 1] -> list of uint8 H x W x 3 RGB frames."""
+    a = ((t.detach().float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+    return [np.ascontiguousarray(x) for x in a]
+
+
 def _to_tensor(images: list[np.ndarray]) -> torch.Tensor:
     """List of H x W x C uint8 -> B x C x H x W float32 in [0, 1]."""
     return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float().div_(255.0)
