@@ -26,6 +26,7 @@ test: setup
 
 bench: setup
 	$(PY) bench/face_swap.py
+	$(PY) bench/reenact.py
 
 clean:
 	rm -rf $(VENV) demo_out .pytest_cache

@@ -18,10 +18,8 @@ docs/img/ with --docs. Needs ../shared/media.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import shutil
 import sys
 import time
@@ -32,7 +30,10 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "bench"))
 
+from common import corr, goal, table  # noqa: E402
+from common import write_results as write_results_file  # noqa: E402
 from synthvid.face import identity as ident  # noqa: E402
 from synthvid.face.detect import FaceDetector  # noqa: E402
 from synthvid.face.landmarks import eye_opening, inter_ocular_distance, mouth_opening  # noqa: E402
@@ -78,13 +79,6 @@ def analyse_frames(frames: list[np.ndarray], embed: bool) -> tuple[list[np.ndarr
             marks.append(faces[0].landmarks if faces else None)
             embs.append(ident.embed_face(f, faces[0].landmarks) if (faces and embed) else None)
     return marks, embs
-
-
-def corr(a: list[float], b: list[float]) -> float:
-    a, b = np.asarray(a), np.asarray(b)
-    if len(a) < 3 or a.std() < 1e-9 or b.std() < 1e-9:
-        return float("nan")
-    return float(np.corrcoef(a, b)[0, 1])
 
 
 def evaluate_swap(model_dir: Path, work: Path, mean_a: np.ndarray, mean_b: np.ndarray) -> tuple[dict, list]:
@@ -200,49 +194,33 @@ def training_rate(model_dir: Path) -> float:
     return float(np.median(rates))
 
 
-def write_results(path_json: Path, stages: dict, speed: dict, params: int, command: str) -> None:
-    last = stages[max(stages, key=float)]
-    at30 = stages.get("30", last)
+def write_results(stages: dict, speed: dict, params: int, command: str) -> None:
+    at30 = stages.get("30", stages[max(stages, key=float)])
     metrics = {"parameters": params, **{f"{k}_at_{m}min": v for m, s in stages.items() for k, v in s.items()}, **speed}
     goals = {
-        "identity_share_closer_to_b": {"target": 0.95, "op": ">=", "value": at30["identity_share_closer_to_b"]},
-        "mouth_opening_correlation": {"target": 0.8, "op": ">=", "value": at30["mouth_opening_correlation"]},
-        "eye_opening_correlation": {"target": 0.8, "op": ">=", "value": at30["eye_opening_correlation"]},
-        "landmark_distance": {"target": 0.05, "op": "<=", "value": at30["landmark_distance"]},
-        "sharpness_ratio": {"target": 0.6, "op": ">=", "value": at30["sharpness_ratio"]},
-        "reconstruction_ssim_b": {"target": 0.85, "op": ">=", "value": at30["reconstruction_ssim_b"]},
-        "conversion_fps_256": {"target": 25.0, "op": ">=", "value": speed.get("conversion_fps_256")},
-        "conversion_share_of_plain_720p": {"target": 0.5, "op": ">=", "value": speed.get("conversion_share_of_plain_720p")},
+        "identity_share_closer_to_b": goal(0.95, ">=", at30["identity_share_closer_to_b"]),
+        "mouth_opening_correlation": goal(0.8, ">=", at30["mouth_opening_correlation"]),
+        "eye_opening_correlation": goal(0.8, ">=", at30["eye_opening_correlation"]),
+        "landmark_distance": goal(0.05, "<=", at30["landmark_distance"]),
+        "sharpness_ratio": goal(0.6, ">=", at30["sharpness_ratio"]),
+        "reconstruction_ssim_b": goal(0.85, ">=", at30["reconstruction_ssim_b"]),
+        "conversion_fps_256": goal(25.0, ">=", speed.get("conversion_fps_256")),
+        "conversion_share_of_plain_720p": goal(0.5, ">=", speed.get("conversion_share_of_plain_720p")),
     }
-    result = {"job": "face_swap", "date": datetime.date.today().isoformat(),
-              "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.processor() or 'CPU'}, no GPU",
-              "command": command, "metrics": metrics, "goals": goals,
-              "notes": "goals are judged at 30 minutes of training; figures at every stage are in metrics"}
-    path_json.write_text(json.dumps(result, indent=2, sort_keys=False) + "\n")
-    rows = ["| metric | " + " | ".join(f"{m} min" for m in stages) + " |", "|---|" + "---|" * len(stages)]
-    for k in next(iter(stages.values())):
-        rows.append(f"| {k} | " + " | ".join(_fmt(s[k]) for s in stages.values()) + " |")
-    goal_rows = ["| goal | target | measured | met |", "|---|---|---|---|"]
-    for k, g in goals.items():
-        v = g["value"]
-        ok = v is not None and not (isinstance(v, float) and np.isnan(v)) and (v >= g["target"] if g["op"] == ">=" else v <= g["target"])
-        goal_rows.append(f"| {k} | {g['op']} {g['target']} | {_fmt(v)} | {'yes' if ok else 'no'} |")
-    speed_rows = ["| speed | value |", "|---|---|"] + [f"| {k} | {_fmt(v)} |" for k, v in speed.items()]
+    sections = [("By training time", table(["metric"] + [f"{m} min" for m in stages],
+                                           [[k] + [s[k] for s in stages.values()] for k in next(iter(stages.values()))])),
+                ("Speed", table(["speed", "value"], [[k, v] for k, v in speed.items()]))]
     baseline = _baseline()
     if baseline:
         metrics.update({f"baseline_{k}_at_{m}min": v for m, st in baseline.items() for k, v in st.items()})
-        result["metrics"] = metrics
-        path_json.write_text(json.dumps(result, indent=2, sort_keys=False) + "\n")
         m, st = next(iter(baseline.items()))
-        ours = stages.get(m) or stages.get("15") or at30
-        rows_b = ["| metric | plain baseline, " + f"{m} min | synthvid default, {m if m in stages else '15'} min |",
-                  "|---|---|---|"]
-        rows_b += [f"| {k} | {_fmt(st[k])} | {_fmt(ours.get(k))} |" for k in st]
-        speed_rows += ["", "## Against a plain baseline", "", BASELINE_NOTE, ""] + rows_b
-    md = (f"# face_swap benchmark ({result['date']})\n\nMachine: {result['machine']}. Command: `{command}`. "
-          f"Model parameters: {params / 1e6:.2f} M.\n\n## Goals (at 30 minutes of training)\n\n" + "\n".join(goal_rows)
-          + "\n\n## By training time\n\n" + "\n".join(rows) + "\n\n## Speed\n\n" + "\n".join(speed_rows) + "\n")
-    path_json.with_suffix(".md").write_text(md)
+        mine = m if m in stages else "15"
+        sections.append(("Against a plain baseline", [BASELINE_NOTE, ""] + table(
+            ["metric", f"plain baseline, {m} min", f"synthvid default, {mine} min"],
+            [[k, st[k], stages[mine].get(k)] for k in st])))
+    write_results_file("face_swap", command, metrics, goals, sections,
+                       intro=f"Model parameters: {params / 1e6:.2f} M. Goals are judged at 30 minutes of training.",
+                       notes="goals are judged at 30 minutes of training; figures at every stage are in metrics")
 
 
 BASELINE_NOTE = ("The plain baseline is this code configured as the classic recipe: 64 px, 9.4 M parameters, L1 loss "
@@ -254,12 +232,6 @@ BASELINE_NOTE = ("The plain baseline is this code configured as the classic reci
 def _baseline() -> dict:
     path = ROOT / "bench" / "work" / "baseline" / "stages.json"
     return json.loads(path.read_text()) if path.is_file() else {}
-
-
-def _fmt(v: object) -> str:
-    if isinstance(v, float):
-        return f"{v:.3f}" if abs(v) < 1000 else f"{v:.0f}"
-    return str(v)
 
 
 def _overrides(defaults: object, pairs: list[str]) -> dict:
@@ -279,6 +251,8 @@ def main() -> None:
     ap.add_argument("--results", action="store_true", help="write bench/results even for a custom run")
     ap.add_argument("--docs", action="store_true", help="write preview strips to docs/img/")
     ap.add_argument("--no-speed", action="store_true")
+    ap.add_argument("--rewrite-results", action="store_true", help="rewrite bench/results from the saved "
+                    "stages.json and speed.json of bench/work/TAG (no training)")
     ap.add_argument("--resume", action="store_true", help="continue the model already under bench/work/TAG "
                     "instead of training from scratch")
     ap.add_argument("--resolution", type=int, default=128)
@@ -292,6 +266,11 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     run = work / args.tag
     run.mkdir(exist_ok=True)
+    model_cfg = AutoencoderConfig(**{"resolution": args.resolution, **_overrides(AutoencoderConfig(), args.model_set)})
+    if args.rewrite_results:
+        write_results(json.loads((run / "stages.json").read_text()), json.loads((run / "speed.json").read_text()),
+                      count_parameters(SwapAutoencoder(model_cfg)), (run / "command.txt").read_text())
+        return
     t0 = time.time()
     fa = build_faceset(A_CLIPS, work / "faceset_a", held_out=False)
     fb = build_faceset(B_CLIPS, work / "faceset_b", held_out=False)
@@ -301,7 +280,6 @@ def main() -> None:
     mean_a = ident.mean_embedding(open_faceset(fa).alignments["embedding"])
     mean_b = ident.mean_embedding(open_faceset(fb).alignments["embedding"])
     train_cfg = SwapTrainConfig(**_overrides(SwapTrainConfig(), args.set))
-    model_cfg = AutoencoderConfig(**{"resolution": args.resolution, **_overrides(AutoencoderConfig(), args.model_set)})
     model_dir = run / "model"
     if model_dir.exists() and not args.resume:
         shutil.rmtree(model_dir)  # a benchmark measures training from scratch
@@ -329,10 +307,12 @@ def main() -> None:
         (run / "stages.json").write_text(json.dumps(stages, indent=2))
     speed = {} if args.no_speed else measure_speed(model_dir, run)
     print("speed", json.dumps(speed), flush=True)
+    (run / "speed.json").write_text(json.dumps(speed, indent=2))
     params = count_parameters(SwapAutoencoder(model_cfg))
     command = "python bench/face_swap.py " + " ".join(sys.argv[1:])
+    (run / "command.txt").write_text(command.strip())
     if args.results or args.tag == "run":
-        write_results(ROOT / "bench" / "results" / "face_swap.json", stages, speed, params, command.strip())
+        write_results(stages, speed, params, command.strip())
     shutil.rmtree(run / "eval_tmp", ignore_errors=True)
     print(f"done in {(time.time() - t0) / 60:.1f} min")
 

@@ -68,13 +68,37 @@ def _cmd_swap_convert(args: argparse.Namespace) -> None:
 
 
 def _cmd_demo(args: argparse.Namespace) -> None:
-    from synthvid.pipelines.demo import run_demo  # noqa: PLC0415
+    from synthvid.pipelines.demo import run_demo, run_swap_demo  # noqa: PLC0415
 
-    print(run_demo(args.output, minutes=args.minutes, quiet=args.quiet))
+    if args.job == "swap":
+        print(run_swap_demo(args.output, minutes=args.minutes, quiet=args.quiet))
+    else:
+        print(run_demo(args.output, quiet=args.quiet))
+
+
+def _cmd_reenact_photo(args: argparse.Namespace) -> None:
+    from synthvid.pipelines.reenact import ReenactConfig, reenact_photo  # noqa: PLC0415
+
+    print(reenact_photo(args.portrait, args.driving, args.output, config_from_args(ReenactConfig, args),
+                        preview=args.preview, quiet=args.quiet).summary())
+
+
+def _cmd_reenact_video(args: argparse.Namespace) -> None:
+    from synthvid.pipelines.reenact import ReenactConfig, reenact_video  # noqa: PLC0415
+
+    print(reenact_video(args.source, args.target, args.output, config_from_args(ReenactConfig, args),
+                        preview=args.preview, quiet=args.quiet).summary())
+
+
+def _cmd_reenact_stream(args: argparse.Namespace) -> None:
+    from synthvid.pipelines.reenact import ReenactConfig, reenact_stream  # noqa: PLC0415
+
+    print(reenact_stream(args.portrait, args.input, args.output, config_from_args(ReenactConfig, args),
+                         max_frames=args.max_frames, quiet=args.quiet).summary())
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from synthvid.pipelines.configs import CONVERT, EXTRACT, LOOP, MODEL, TRAIN  # noqa: PLC0415
+    from synthvid.pipelines.configs import CONVERT, EXTRACT, LOOP, MODEL, REENACT, TRAIN  # noqa: PLC0415
 
     parser = argparse.ArgumentParser(prog="synthvid", description="Synthetic video toolkit (every output is "
                                      "marked as synthetic).")
@@ -113,10 +137,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", type=_frame_range, default=(0, None), metavar="START:END", help="frame range")
     add_config_arguments(p, CONVERT)
 
-    p = command(sub, "demo", _cmd_demo, "run the main job on built-in media (no download): two public-domain "
-                "portraits are animated into short clips, a small swap model is trained and a clip converted")
+    reenact = sub.add_parser("reenact", help="facial reenactment: a driving face's expressions on a video or photo")
+    re_sub = reenact.add_subparsers(dest="reenact_command", required=True, metavar="MODE")
+    p = command(re_sub, "video", _cmd_reenact_video, "re-render the face of a target video with the expressions of "
+                "a driving video (target background, body and audio kept)")
+    p.add_argument("source", metavar="SOURCE", help="driving video")
+    p.add_argument("target", metavar="TARGET", help="target video")
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="output video (.mp4, .mov, .mkv)")
+    p.add_argument("--preview", metavar="PNG", help="also write a strip: driving | target | output")
+    add_config_arguments(p, REENACT)
+    p = command(re_sub, "photo", _cmd_reenact_photo, "animate a portrait photo with a driving video")
+    p.add_argument("portrait", metavar="PORTRAIT")
+    p.add_argument("driving", metavar="DRIVING")
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="output video (.mp4, .mov, .mkv)")
+    p.add_argument("--preview", metavar="PNG", help="also write a strip: driving | output")
+    add_config_arguments(p, REENACT)
+    p = command(re_sub, "stream", _cmd_reenact_stream, "live: animate a portrait frame by frame from a camera "
+                "index or a video file as frames arrive")
+    p.add_argument("portrait", metavar="PORTRAIT")
+    p.add_argument("--input", default="0", metavar="CAMERA|FILE", help="camera index or video file (default: 0)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="output video (.mp4, .mov, .mkv)")
+    p.add_argument("--max-frames", type=int, default=0, help="stop after this many frames (0: until the input ends)")
+    add_config_arguments(p, REENACT)
+
+    p = command(sub, "demo", _cmd_demo, "run the main job on built-in media (no download): the public-domain "
+                "astronaut portrait (and Grace Hopper's) animated by a built-in performance; --job swap runs the "
+                "face-swap demo instead")
     p.add_argument("-o", "--output", default="demo_out", metavar="DIR", help="folder for the demo's files")
-    p.add_argument("--minutes", type=float, default=3.0, help="training time (default: 3)")
+    p.add_argument("--job", choices=("reenact", "swap"), default="reenact", help="which demo (default: reenact)")
+    p.add_argument("--minutes", type=float, default=3.0, help="swap demo: training time (default: 3)")
     return parser
 
 

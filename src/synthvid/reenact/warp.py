@@ -1,0 +1,122 @@
+"""Image warping driven by landmarks: a piecewise-affine map over a Delaunay triangulation.
+
+The map is backward (for every output pixel, where to sample the input), computed exactly at the nodes of a
+coarse grid (barycentric coordinates in the triangle of the *output* landmarks that holds each node) and
+interpolated between nodes as a displacement field, which is smooth at that scale. Only a region of interest
+around the moving points is resampled; a frame of fixed anchor points on its border keeps the warp continuous
+with the untouched rest of the image.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import cv2
+import numpy as np
+from scipy.spatial import Delaunay, QhullError
+
+from synthvid.errors import InputError
+from synthvid.types import Frame, check_frame
+
+Box = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive)
+
+
+@dataclasses.dataclass(frozen=True)
+class WarpMap:
+    """A backward map for one region: ``output[y0:y1, x0:x1] = input.remap(map_x, map_y)``."""
+
+    box: Box
+    map_x: np.ndarray  # float32, ROI shape, absolute input x
+    map_y: np.ndarray
+
+    def apply(self, image: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Resample ``image`` (H x W or H x W x C) into a copy (or into ``out``), outside the box unchanged."""
+        x0, y0, x1, y1 = self.box
+        res = image.copy() if out is None else out
+        res[y0:y1, x0:x1] = cv2.remap(image, self.map_x, self.map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        return res
+
+    def displacement(self) -> float:
+        """Largest distance (pixels) any output pixel samples from: 0 for an identity map."""
+        x0, y0, x1, y1 = self.box
+        gx, gy = np.meshgrid(np.arange(x0, x1, dtype=np.float32), np.arange(y0, y1, dtype=np.float32))
+        return float(np.sqrt((self.map_x - gx) ** 2 + (self.map_y - gy) ** 2).max(initial=0.0))
+
+
+def region_of(points: np.ndarray, shape: tuple[int, int], margin: float = 0.2) -> Box:
+    """Box around N x 2 points grown by ``margin`` x their extent on each side, clipped to the image."""
+    h, w = shape
+    lo, hi = points.min(0), points.max(0)
+    pad = (hi - lo).max() * margin + 2
+    x0, y0 = np.floor(lo - pad).astype(int)
+    x1, y1 = np.ceil(hi + pad).astype(int) + 1
+    return max(int(x0), 0), max(int(y0), 0), min(int(x1), w), min(int(y1), h)
+
+
+def _border_anchors(box: Box, per_side: int = 6) -> np.ndarray:
+    x0, y0, x1, y1 = box
+    xs = np.linspace(x0, x1 - 1, per_side + 1)
+    ys = np.linspace(y0, y1 - 1, per_side + 1)
+    top = np.stack([xs, np.full_like(xs, y0)], 1)
+    bottom = np.stack([xs, np.full_like(xs, y1 - 1)], 1)
+    left = np.stack([np.full_like(ys, x0), ys], 1)[1:-1]
+    right = np.stack([np.full_like(ys, x1 - 1), ys], 1)[1:-1]
+    return np.concatenate([top, bottom, left, right]).astype(np.float64)
+
+
+def piecewise_affine_map(src: np.ndarray, dst: np.ndarray, shape: tuple[int, int], box: Box | None = None,
+                         step: int = 4) -> WarpMap:
+    """The map that moves the image content at ``src`` points to ``dst`` points (both N x 2, pixels).
+
+    Args:
+        src, dst: corresponding points: where features are in the input, and where they must be in the output.
+        shape: (H, W) of the image.
+        box: region to warp (default: around both point sets, 20% margin); its border stays fixed.
+        step: grid spacing (pixels) at which the exact piecewise-affine map is evaluated.
+    """
+    src = np.asarray(src, dtype=np.float64)[:, :2]
+    dst = np.asarray(dst, dtype=np.float64)[:, :2]
+    if src.shape != dst.shape or len(src) < 3 or not (np.isfinite(src).all() and np.isfinite(dst).all()):
+        raise InputError(f"warp needs two matching sets of at least 3 finite points, got {src.shape} and {dst.shape}")
+    h, w = shape
+    box = box or region_of(np.concatenate([src, dst]), shape)
+    x0, y0, x1, y1 = box
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        raise InputError("warp region is empty (points outside the image)")
+    inside = ((dst[:, 0] > x0) & (dst[:, 0] < x1 - 1) & (dst[:, 1] > y0) & (dst[:, 1] < y1 - 1))
+    anchors = _border_anchors(box)
+    d_all = np.concatenate([dst[inside], anchors])
+    s_all = np.concatenate([src[inside], anchors])
+    gx = np.arange(x0, x1 + step, step, dtype=np.float64)
+    gy = np.arange(y0, y1 + step, step, dtype=np.float64)
+    grid = np.stack(np.meshgrid(gx, gy), -1).reshape(-1, 2)
+    disp = np.zeros_like(grid)
+    try:
+        tri = Delaunay(d_all)
+    except QhullError:  # all points on a line: nothing sensible to warp
+        tri = None
+    if tri is not None:
+        simplex = tri.find_simplex(grid)
+        ok = simplex >= 0
+        t = tri.transform[simplex[ok]]  # M x 3 x 2
+        b01 = np.einsum("mij,mj->mi", t[:, :2], grid[ok] - t[:, 2])
+        bary = np.concatenate([b01, 1 - b01.sum(1, keepdims=True)], 1)  # M x 3
+        verts = tri.simplices[simplex[ok]]  # M x 3
+        disp[ok] = np.einsum("mk,mkd->md", bary, s_all[verts] - d_all[verts])
+    disp = disp.reshape(len(gy), len(gx), 2).astype(np.float32)
+    # Nodes sit at x0 + k*step; map each ROI pixel to its fractional node position and interpolate.
+    rx = (np.arange(x0, x1, dtype=np.float32) - x0) / step
+    ry = (np.arange(y0, y1, dtype=np.float32) - y0) / step
+    mx, my = np.meshgrid(rx, ry)
+    dx = cv2.remap(disp[..., 0], mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    dy = cv2.remap(disp[..., 1], mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    px, py = np.meshgrid(np.arange(x0, x1, dtype=np.float32), np.arange(y0, y1, dtype=np.float32))
+    map_x = np.clip(px + dx, 0, w - 1)
+    map_y = np.clip(py + dy, 0, h - 1)
+    return WarpMap(box, map_x, map_y)
+
+
+def warp_image(image: Frame, src: np.ndarray, dst: np.ndarray, box: Box | None = None, step: int = 4) -> Frame:
+    """Move the content of ``image`` at ``src`` points to ``dst`` points (piecewise affine), outside ``box`` kept."""
+    img = check_frame(image, "image")
+    return piecewise_affine_map(src, dst, img.shape[:2], box, step).apply(img)
