@@ -78,7 +78,6 @@ def piecewise_affine_map(src: np.ndarray, dst: np.ndarray, shape: tuple[int, int
     dst = np.asarray(dst, dtype=np.float64)[:, :2]
     if src.shape != dst.shape or len(src) < 3 or not (np.isfinite(src).all() and np.isfinite(dst).all()):
         raise InputError(f"warp needs two matching sets of at least 3 finite points, got {src.shape} and {dst.shape}")
-    h, w = shape
     box = box or region_of(np.concatenate([src, dst]), shape)
     x0, y0, x1, y1 = box
     if x1 - x0 < 2 or y1 - y0 < 2:
@@ -87,8 +86,14 @@ def piecewise_affine_map(src: np.ndarray, dst: np.ndarray, shape: tuple[int, int
     anchors = _border_anchors(box)
     d_all = np.concatenate([dst[inside], anchors])
     s_all = np.concatenate([src[inside], anchors])
-    gx = np.arange(x0, x1 + step, step, dtype=np.float64)
-    gy = np.arange(y0, y1 + step, step, dtype=np.float64)
+    # Nodes every ``step`` pixels, one beyond the region on each side, placed at the pixel centres that an exact
+    # ``step``-times bilinear enlargement (cv2.resize) maps them to: the enlarged node map is then exactly the
+    # bilinear interpolation of the node values, with no half-pixel shift.
+    width, height = x1 - x0, y1 - y0
+    nx, ny = -(-width // step) + 2, -(-height // step) + 2
+    off = (step - 1) / 2 - step
+    gx = x0 + off + np.arange(nx, dtype=np.float64) * step
+    gy = y0 + off + np.arange(ny, dtype=np.float64) * step
     grid = np.stack(np.meshgrid(gx, gy), -1).reshape(-1, 2)
     disp = np.zeros_like(grid)
     try:
@@ -103,16 +108,10 @@ def piecewise_affine_map(src: np.ndarray, dst: np.ndarray, shape: tuple[int, int
         bary = np.concatenate([b01, 1 - b01.sum(1, keepdims=True)], 1)  # M x 3
         verts = tri.simplices[simplex[ok]]  # M x 3
         disp[ok] = np.einsum("mk,mkd->md", bary, s_all[verts] - d_all[verts])
-    disp = disp.reshape(len(gy), len(gx), 2).astype(np.float32)
-    # Nodes sit at x0 + k*step; map each ROI pixel to its fractional node position and interpolate.
-    rx = (np.arange(x0, x1, dtype=np.float32) - x0) / step
-    ry = (np.arange(y0, y1, dtype=np.float32) - y0) / step
-    mx, my = np.meshgrid(rx, ry)
-    dx = cv2.remap(disp[..., 0], mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    dy = cv2.remap(disp[..., 1], mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    px, py = np.meshgrid(np.arange(x0, x1, dtype=np.float32), np.arange(y0, y1, dtype=np.float32))
-    map_x = np.clip(px + dx, 0, w - 1)
-    map_y = np.clip(py + dy, 0, h - 1)
+    nodes = (grid + disp).reshape(ny, nx, 2).astype(np.float32)  # absolute source positions
+    full = cv2.resize(nodes, (nx * step, ny * step), interpolation=cv2.INTER_LINEAR)
+    full = full[step: step + height, step: step + width]
+    map_x, map_y = np.ascontiguousarray(full[..., 0]), np.ascontiguousarray(full[..., 1])
     return WarpMap(box, map_x, map_y)
 
 
