@@ -41,7 +41,7 @@ from synthvid.pipelines.reenact import Driver, ReenactConfig, reenact_photo, ree
 from synthvid.reenact.motion import FaceState, track_video  # noqa: E402
 from synthvid.reenact.mouth import paint_interior  # noqa: E402
 from synthvid.reenact.render import rerender  # noqa: E402
-from synthvid.reenact.retrieve import MouthBank  # noqa: E402
+from synthvid.reenact.retrieve import PartBank  # noqa: E402
 from synthvid.viz import image_grid, label  # noqa: E402
 
 MEDIA = ROOT.parent / "shared" / "media"
@@ -197,7 +197,8 @@ def stage_costs(portrait: Path, target: Path, drive: Path, size: int) -> dict:
     new = [driver(s, tgt) for s in motion.states]
     transfer_ms = (time.perf_counter() - t0) * 1000 / len(new)
     t0 = time.perf_counter()
-    rendered = [rerender(img, tgt.landmarks, tgt.pose, f, p, "none") for f, p in new]
+    step = ReenactConfig().warp_step(tgt)
+    rendered = [rerender(img, tgt.landmarks, tgt.pose, f, p, "none", step) for f, p in new]
     warp_ms = (time.perf_counter() - t0) * 1000 / len(new)
     t0 = time.perf_counter()
     for r in rendered:
@@ -205,12 +206,14 @@ def stage_costs(portrait: Path, target: Path, drive: Path, size: int) -> dict:
     paint_ms = (time.perf_counter() - t0) * 1000 / len(new)
     frames = list(VideoReader(target))
     tmotion = track_video(target)
-    bank = MouthBank()
+    bank = PartBank()
     for i, (f, s) in enumerate(zip(frames, tmotion.states)):
         bank.add(f, s.landmarks, s.frontal, i)
     t0 = time.perf_counter()
     for r, (f, _) in zip(rendered, new):
-        bank.paste(r.frame, r.landmarks, bank.query(f))
+        out = bank.paste("mouth", r.frame, r.landmarks, bank.query("mouth", f))
+        for eye in ("right_eye", "left_eye"):
+            out = bank.paste(eye, out, r.landmarks, bank.query(eye, f))
     retrieve_ms = (time.perf_counter() - t0) * 1000 / len(new)
     t0 = time.perf_counter()
     with VideoOutput(Path(target).with_name(f"enc_{size}.mp4"), Stamp("bench"), fps=25, width=size,
@@ -219,7 +222,7 @@ def stage_costs(portrait: Path, target: Path, drive: Path, size: int) -> dict:
             vo.write(r.frame)
     encode_ms = (time.perf_counter() - t0) * 1000 / len(rendered)
     return {f"track_ms_{size}": track_ms, f"transfer_ms_{size}": transfer_ms, f"warp_ms_{size}": warp_ms,
-            f"mouth_paint_ms_{size}": paint_ms, f"mouth_retrieve_ms_{size}": retrieve_ms,
+            f"mouth_paint_ms_{size}": paint_ms, f"mouth_and_eyes_retrieve_ms_{size}": retrieve_ms,
             f"encode_ms_{size}": encode_ms}
 
 

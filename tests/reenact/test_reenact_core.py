@@ -14,7 +14,7 @@ from synthvid.reenact import transfer as T
 from synthvid.reenact.motion import FaceState, Motion, fill_missing
 from synthvid.reenact.mouth import paint_interior
 from synthvid.reenact.render import rerender
-from synthvid.reenact.retrieve import MouthBank
+from synthvid.reenact.retrieve import PartBank
 from synthvid.reenact.sequence import builtin_performance, expression_basis, loudness_envelope
 from synthvid.reenact.warp import piecewise_affine_map, warp_image
 
@@ -133,12 +133,13 @@ def test_paint_interior_only_when_open():
     out = paint_interior(frame, opened)
     inner = opened[list(L.LIPS_INNER), :2]
     cx, cy = inner.mean(0).round().astype(int)
-    assert out[cy + 3, cx].mean() < 120  # the cavity is dark
-    assert (out[cy - 8: cy + 1, cx - 4: cx + 4].max() > 200)  # upper teeth are light
+    cavity = out[cy + 3, cx].mean()
+    assert cavity < 120  # the cavity is dark
+    assert out[cy - 8: cy + 1, cx - 4: cx + 4].max() > cavity + 80  # upper teeth are light
 
 
 def test_mouth_bank_retrieves_nearest_shape_and_continues():
-    bank = MouthBank()
+    bank = PartBank()
     face = _posed_face()
     img = _texture(256, 256)
     shapes = []
@@ -147,10 +148,13 @@ def test_mouth_bank_retrieves_nearest_shape_and_continues():
         f[list(L.LIPS_INNER[11:]), 1] += 0.02 * k
         shapes.append(f)
         bank.add(img, T.place(f, FaceState.of(face).pose), f, k)
-    assert bank.query(shapes[4]) == 4
-    assert bank.query(shapes[4]) in (4, 5)  # staying or moving on costs less than jumping
-    out = bank.paste(img, T.place(shapes[4], FaceState.of(face).pose), 4)
-    assert out.shape == img.shape
+    assert bank.query("mouth", shapes[4]) == 4
+    assert bank.query("mouth", shapes[4]) in (4, 5)  # staying or moving on costs less than jumping
+    assert bank.query("mouth", shapes[2], current=2) == 2  # the frame being rendered is preferred
+    out = bank.paste("mouth", img, T.place(shapes[4], FaceState.of(face).pose), 4)
+    assert out.shape == img.shape and not np.array_equal(out, img)
+    eye = bank.paste("right_eye", img, T.place(shapes[1], FaceState.of(face).pose), 1)
+    assert eye.shape == img.shape
 
 
 def test_builtin_performance_follows_envelope_and_blinks():

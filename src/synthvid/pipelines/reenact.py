@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from synthvid.config import Config, option
+from synthvid.face.landmarks import inter_ocular_distance
 from synthvid.errors import InputError, NoFaceError
 from synthvid.io.files import check_input_file
 from synthvid.io.image import read_image
@@ -30,7 +31,7 @@ from synthvid.progress import progress
 from synthvid.reenact.motion import (FaceFollower, FaceState, Motion, choose_face, faces_in_photo, iter_states,
                                      motion_from, track_video)
 from synthvid.reenact.render import mouth_mode, rerender
-from synthvid.reenact.retrieve import MAX_FRAMES, MouthBank
+from synthvid.reenact.retrieve import MAX_FRAMES, PartBank
 from synthvid.reenact.transfer import (ExpressionTransfer, clamp_pose, neutral_index, parse_parts, transfer_pose)
 from synthvid.types import Frame
 from synthvid.viz import image_grid
@@ -55,8 +56,14 @@ class ReenactConfig(Config):
     mouth: str = option("auto", "mouth interior: auto (video: retrieved from the target's frames; photo: painted "
                         "unless the photo shows its own), retrieve, paint, warp", choices=("auto", "retrieve", "paint",
                                                                                             "warp"))
+    eyes: str = option("retrieve", "video mode: eyes (lids, blinks, gaze) retrieved from the target's own frames, "
+                       "or only warped", choices=("retrieve", "warp"))
     max_size: int = option(1024, "photo mode: longest side of the output (the portrait is shrunk if larger)")
-    step: int = option(4, "warp grid spacing in pixels (smaller: slower, marginally more exact)")
+    step: int = option(0, "warp grid spacing in pixels (0: by face size, 4 px up to ~64 px between the eyes, "
+                       "coarser for larger faces; smaller: slower, marginally more exact)")
+
+    def warp_step(self, state: FaceState) -> int:
+        return self.step if self.step > 0 else max(4, round(inter_ocular_distance(state.landmarks) / 16))
     crf: int = option(18, "H.264 quality of the output (lower = better, larger)")
 
     def parts(self, mode: str) -> frozenset[str]:
@@ -177,6 +184,7 @@ def reenact_photo(portrait: str | os.PathLike, driving: str | os.PathLike | None
         inputs = (str(portrait),)
     driver = Driver(source_neutral, target, cfg.parts("photo"))
     mouth = mouth_mode(target.landmarks) if cfg.mouth in ("auto", "retrieve") else cfg.mouth
+    step = cfg.warp_step(target)
     h, w = image.shape[:2]
     stamp = Stamp("reenact.photo", cfg.to_dict(), inputs=inputs)
     shots_at = _preview_at(len(states), preview is not None)
@@ -186,7 +194,7 @@ def reenact_photo(portrait: str | os.PathLike, driving: str | os.PathLike | None
         with BackgroundWriter(out.write) as sink:
             for i, state in enumerate(states):
                 frontal, pose = driver(state, target)
-                frame = rerender(image, target.landmarks, target.pose, frontal, pose, mouth, cfg.step).frame
+                frame = rerender(image, target.landmarks, target.pose, frontal, pose, mouth, step).frame
                 sink.put(frame)
                 if i in shots_at:
                     shots.append((frame,))
@@ -251,10 +259,10 @@ def reenact_video(source: str | os.PathLike, target: str | os.PathLike, output: 
                 state = motion.states[i]
                 frontal, pose = driver(drive.states[i], state)
                 r = rerender(frame, state.landmarks, state.pose, frontal, pose,
-                             "none" if mouth == "retrieve" else mouth, cfg.step)
+                             "none" if mouth == "retrieve" else mouth, cfg.warp_step(state))
                 result = r.frame
-                if mouth == "retrieve" and len(bank):
-                    result = bank.paste(result, r.landmarks, bank.query(frontal))
+                result = _retrieve_parts(bank, result, r.landmarks, frontal, i, mouth == "retrieve",
+                                         cfg.eyes == "retrieve" and "blink" in driver.parts)
                 sink.put(result)
                 if i in shots_at:
                     shots.append((frame, result))
@@ -269,18 +277,30 @@ def reenact_video(source: str | os.PathLike, target: str | os.PathLike, output: 
                          notes)
 
 
-def _track_target(path: Path, count: int, cfg: ReenactConfig, quiet: bool) -> tuple[Motion, MouthBank]:
-    """Track the target video and keep its mouth crops for retrieval (every k-th frame when it is long)."""
+def _retrieve_parts(bank: PartBank, frame: Frame, landmarks: np.ndarray, frontal: np.ndarray, index: int,
+                    mouth: bool, eyes: bool) -> Frame:
+    """Paste the best-matching mouth and eyes of the target's own frames (unless the best is this very frame)."""
+    if not len(bank):
+        return frame
+    for part in (("mouth",) if mouth else ()) + (("right_eye", "left_eye") if eyes else ()):
+        best = bank.query(part, frontal, index)
+        if bank.frames[best] != index:
+            frame = bank.paste(part, frame, landmarks, best)
+    return frame
+
+
+def _track_target(path: Path, count: int, cfg: ReenactConfig, quiet: bool) -> tuple[Motion, PartBank]:
+    """Track the target video and keep its face crops for retrieval (every k-th frame when it is long)."""
     info = probe_video(path)
     every = max(int(np.ceil(count / MAX_FRAMES)), 1)
-    bank = MouthBank()
+    bank = PartBank()
     faces: list[tuple[np.ndarray, np.ndarray] | None] = []
     bar = progress(total=count, desc=f"tracking {path.name}", unit="frame", quiet=quiet)
     with FaceFollower(info.fps) as follow, VideoReader(path) as reader:
         for i, frame in enumerate(prefetch(reader)):
             seen = follow(frame)
             faces.append(seen)
-            if seen is not None and i % every == 0 and cfg.mouth in ("auto", "retrieve"):
+            if seen is not None and i % every == 0 and (cfg.mouth in ("auto", "retrieve") or cfg.eyes == "retrieve"):
                 st = FaceState.of(*seen)
                 bank.add(frame, st.landmarks, st.frontal, i)
             bar.update(1)
@@ -354,7 +374,8 @@ def reenact_stream(portrait: str | os.PathLike, stream: str, output: str | os.Pa
             else:
                 driver = driver or Driver(state, target, cfg.parts("photo"))
                 frontal, pose = driver(state, target)
-                out.write(rerender(image, target.landmarks, target.pose, frontal, pose, mouth, cfg.step).frame)
+                out.write(rerender(image, target.landmarks, target.pose, frontal, pose, mouth,
+                                   cfg.warp_step(target)).frame)
             bar.update(1)
         frames_done = out.frames_written
     bar.close()

@@ -51,7 +51,7 @@ def paint_interior(frame: Frame, points: np.ndarray, teeth: bool = True) -> Fram
     outer = polygon_mask(pts[list(L.LIPS_OUTER), :2] - (x0, y0), (h, w), convex=False)
     lips = (outer > 0.5) & (inside < 0.5)
     lip_rgb = crop[lips].mean(0) if lips.any() else np.array([150.0, 80.0, 80.0])
-    light = float(np.clip(crop[lips].mean() / 120.0, 0.45, 1.25)) if lips.any() else 1.0
+    light = float(np.clip(crop[lips].mean() / 130.0, 0.4, 1.0)) if lips.any() else 1.0
 
     width = float(np.linalg.norm(pts[L.MOUTH_RIGHT, :2] - pts[L.MOUTH_LEFT, :2]))
     top = _contour_y(local, True, w)
@@ -68,9 +68,10 @@ def paint_interior(frame: Frame, points: np.ndarray, teeth: bool = True) -> Fram
     img = cavity
     if teeth:
         opening = L.mouth_opening(pts)
-        tooth = np.array([236.0, 230.0, 218.0]) * light
-        upper_h = min(0.09 * width, 0.55 * float(np.median(bottom - top))) if opening > 0.06 else 0.0
-        span = np.clip(1 - (np.abs(u) / 0.78) ** 6, 0, 1)  # teeth fade out before the corners
+        # Teeth in the mouth's shade: off-white, mixed with the lips' colour and dimmed to the face's lighting.
+        tooth = (0.7 * np.array([215.0, 208.0, 192.0]) + 0.3 * lip_rgb) * light
+        upper_h = min(0.065 * width, 0.45 * float(np.median(bottom - top))) if opening > 0.06 else 0.0
+        span = np.clip(1 - (np.abs(u) / 0.62) ** 4, 0, 1)  # teeth fade out well before the corners
         dy = ys - top[None, :]
         up = np.clip((upper_h - dy) / max(upper_h * 0.25, 1.0), 0, 1) * span * (upper_h > 0)
         lower_h = 0.45 * upper_h if opening > 0.22 else 0.0

@@ -1,48 +1,84 @@
-"""Mouth interiors from the target's own frames (Face2Face's mouth retrieval).
+"""Mouth and eyes from the target's own frames (Face2Face's mouth retrieval, extended to the eyes).
 
-While the target video is tracked, an aligned crop of every usable frame's lower face is kept with the shape of
-its lips in the pose-free frame. For each output frame the crop whose lip shape is nearest to the wanted one is
-chosen — with a temporal-coherence term that prefers continuing the previous choice, so the teeth do not flicker —
-warped onto the new lip contour and blended in over the mouth opening.
+While the target video is tracked, an aligned face crop of every usable frame is kept with its landmarks. For each
+output frame and each part (mouth, right eye, left eye) the crop whose part shape in the pose-free frame is nearest
+to the wanted one is chosen — with a temporal-coherence term that prefers continuing the previous choice, so teeth
+and eyelids do not flicker — warped onto the new contour, and blended in with a feathered mask. A warp alone can
+open a mouth or an eye but has no teeth or eyeball to show; these come from frames where the target really had
+them. When the best match is the frame being rendered, nothing is pasted.
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 import cv2
 import numpy as np
-from scipy.spatial import Delaunay, QhullError
 
 from synthvid.composite.blend import blend_feather
 from synthvid.face import landmarks as L
 from synthvid.face.align import alignment_matrix, warp_face
+from synthvid.face.canonical import canonical_face
 from synthvid.face.geometry import transform_points
 from synthvid.face.masks import polygon_mask
 from synthvid.reenact.mouth import MIN_OPENING
+from synthvid.reenact.warp import triangle_map
 from synthvid.types import Frame
 
-CROP = 160  # aligned face crop size kept per target frame
+CROP = 224  # aligned face crop size kept per target frame
 COVERAGE = 0.7
-MAX_FRAMES = 1500  # memory bound (about 115 MB of crops)
-MOUTH_POINTS = tuple(L.LIPS_OUTER + L.LIPS_INNER)
-WARP_POINTS = MOUTH_POINTS + (2, 164, 0, 17, 152, 57, 287, 212, 432, 202, 422)
-SWITCH_COST = 0.6  # cost (in squared shape units) of jumping to a non-consecutive frame
+MAX_FRAMES = 900  # memory bound (about 135 MB of crops); longer targets keep every k-th frame
+SWITCH_COST = 0.6  # cost (in units of the median squared shape distance) of jumping to a non-consecutive frame
 
 
-def lip_descriptor(frontal: np.ndarray) -> np.ndarray:
-    """Pose-free lip shape: outer and inner lip points (x, y) about their centre, canonical units, flattened."""
-    p = np.asarray(frontal)[list(MOUTH_POINTS), :2].astype(np.float32)
+def _near(center_idx: tuple[int, ...], radius: float) -> tuple[int, ...]:
+    c = canonical_face()
+    ctr = c[list(center_idx), :2].mean(0)
+    brows = set(L.RIGHT_EYEBROW + L.LEFT_EYEBROW)
+    return tuple(int(i) for i in np.flatnonzero(np.linalg.norm(c[:, :2] - ctr, axis=1) < radius) if i not in brows)
+
+
+@dataclasses.dataclass(frozen=True)
+class Part:
+    """A face part that can be retrieved: its shape points, the points that steer its warp, its mask outline."""
+
+    name: str
+    shape: tuple[int, ...]  # landmarks describing its shape (pose-free, about their centre)
+    warp: tuple[int, ...]  # landmarks mapping the retrieved crop onto the output
+    outline: tuple[int, ...]  # closed contour of the pasted region (grown by ``grow`` x the part's width)
+    grow: float
+
+
+def parts() -> dict[str, Part]:
+    eyes = {}
+    for name, contour, iris in (("right_eye", L.RIGHT_EYE, (L.RIGHT_IRIS_CENTER, *L.RIGHT_IRIS)),
+                                ("left_eye", L.LEFT_EYE, (L.LEFT_IRIS_CENTER, *L.LEFT_IRIS))):
+        eyes[name] = Part(name, tuple(contour) + tuple(iris), _near(contour, 0.33), tuple(contour), 0.18)
+    mouth_pts = tuple(L.LIPS_OUTER + L.LIPS_INNER)
+    mouth = Part("mouth", mouth_pts, mouth_pts + (2, 164, 0, 17, 152, 57, 287, 212, 432, 202, 422),
+                 tuple(L.LIPS_INNER), 0.12)
+    return {"mouth": mouth, **eyes}
+
+
+PARTS = parts()
+
+
+def shape_descriptor(frontal: np.ndarray, part: Part) -> np.ndarray:
+    """Pose-free shape of a part: its points (x, y) about their centre, canonical units, flattened."""
+    p = np.asarray(frontal)[list(part.shape), :2].astype(np.float32)
     return (p - p.mean(0)).reshape(-1)
 
 
-class MouthBank:
-    """Aligned lower-face crops of a target video with their lip shapes, for retrieval."""
+class PartBank:
+    """Aligned face crops of a target video with their landmarks, for retrieving mouths and eyes."""
 
     def __init__(self) -> None:
         self.crops: list[Frame] = []
-        self.points: list[np.ndarray] = []  # WARP_POINTS in crop pixels
-        self.shapes: list[np.ndarray] = []
+        self.points: list[np.ndarray] = []  # 478 x 2 landmarks in crop pixels
         self.frames: list[int] = []
-        self._prev: int | None = None
+        self._shapes: dict[str, list[np.ndarray]] = {k: [] for k in PARTS}
+        self._stacked: dict[str, np.ndarray] = {}
+        self._prev: dict[str, int | None] = dict.fromkeys(PARTS)
 
     def __len__(self) -> int:
         return len(self.crops)
@@ -50,67 +86,62 @@ class MouthBank:
     def add(self, frame: Frame, landmarks: np.ndarray, frontal: np.ndarray, index: int) -> None:
         m = alignment_matrix(landmarks, CROP, COVERAGE)
         self.crops.append(warp_face(frame, m, CROP))
-        self.points.append(transform_points(np.asarray(landmarks)[list(WARP_POINTS), :2], m))
-        self.shapes.append(lip_descriptor(frontal))
+        self.points.append(transform_points(np.asarray(landmarks)[:, :2], m))
+        for name, part in PARTS.items():
+            self._shapes[name].append(shape_descriptor(frontal, part))
         self.frames.append(index)
+        self._stacked = {}
 
-    def _matrix(self) -> np.ndarray:
-        if not hasattr(self, "_shape_matrix") or len(self._shape_matrix) != len(self.shapes):
-            self._shape_matrix = np.stack(self.shapes)
-        return self._shape_matrix
-
-    def query(self, frontal: np.ndarray) -> int:
-        """Index of the best crop for the lip shape of ``frontal`` (continuing the previous pick when close)."""
-        d = ((self._matrix() - lip_descriptor(frontal)) ** 2).sum(1)
-        scale = max(float(np.median(d)), 1e-6)
-        cost = d / scale
-        if self._prev is not None:
+    def query(self, part: str, frontal: np.ndarray, current: int | None = None) -> int:
+        """Index of the best crop for ``part`` shaped as in ``frontal``, continuing the previous pick when close;
+        ``current``: frame index being rendered (its own crop is preferred, as pasting it changes nothing)."""
+        if part not in self._stacked:
+            self._stacked[part] = np.stack(self._shapes[part])
+        d = ((self._stacked[part] - shape_descriptor(frontal, PARTS[part])) ** 2).sum(1)
+        cost = d / max(float(np.median(d)), 1e-6)
+        prev = self._prev[part]
+        if prev is not None:
             jump = np.full(len(cost), SWITCH_COST)
-            for k, c in ((self._prev, 0.15), (self._prev + 1, 0.0)):
+            for k, c in ((prev, 0.15), (prev + 1, 0.0)):
                 if 0 <= k < len(cost):
                     jump[k] = c
             cost = cost + jump
-        self._prev = int(np.argmin(cost))
-        return self._prev
+        if current is not None and current in self._index():
+            cost[self._index()[current]] -= SWITCH_COST
+        self._prev[part] = int(np.argmin(cost))
+        return self._prev[part]
 
-    def paste(self, frame: Frame, landmarks: np.ndarray, index: int) -> Frame:
-        """Blend crop ``index``'s mouth into ``frame`` over the opening of ``landmarks`` (image pixels)."""
+    def _index(self) -> dict[int, int]:
+        if len(getattr(self, "_frame_index", {})) != len(self.frames):
+            self._frame_index = {f: i for i, f in enumerate(self.frames)}
+        return self._frame_index
+
+    def paste(self, part: str, frame: Frame, landmarks: np.ndarray, index: int) -> Frame:
+        """Blend crop ``index``'s ``part`` into ``frame`` where ``landmarks`` (image pixels) put it."""
+        spec = PARTS[part]
         pts = np.asarray(landmarks, dtype=np.float32)
-        if L.mouth_opening(pts) < MIN_OPENING:
+        if part == "mouth" and L.mouth_opening(pts) < MIN_OPENING:
             return frame
-        dst = pts[list(WARP_POINTS), :2].astype(np.float64)
-        src = self.points[index].astype(np.float64)
-        width = float(np.linalg.norm(pts[L.MOUTH_RIGHT, :2] - pts[L.MOUTH_LEFT, :2]))
+        dst = pts[list(spec.warp), :2].astype(np.float64)
+        src = self.points[index][list(spec.warp)].astype(np.float64)
+        outline = pts[list(spec.outline), :2]
+        width = float(np.ptp(outline[:, 0])) if part != "mouth" else float(
+            np.linalg.norm(pts[L.MOUTH_RIGHT, :2] - pts[L.MOUTH_LEFT, :2]))
         h, w = frame.shape[:2]
-        inner = pts[list(L.LIPS_INNER), :2]
-        lo = np.floor(inner.min(0) - 0.15 * width).astype(int)
-        hi = np.ceil(inner.max(0) + 0.15 * width).astype(int)
+        lo = np.floor(outline.min(0) - 0.3 * width).astype(int)
+        hi = np.ceil(outline.max(0) + 0.3 * width).astype(int)
         x0, y0 = max(int(lo[0]), 0), max(int(lo[1]), 0)
         x1, y1 = min(int(hi[0]) + 1, w), min(int(hi[1]) + 1, h)
         if x1 - x0 < 3 or y1 - y0 < 3:
             return frame
-        try:
-            tri = Delaunay(dst)
-        except QhullError:
-            return frame
-        gx, gy = np.meshgrid(np.arange(x0, x1, dtype=np.float64), np.arange(y0, y1, dtype=np.float64))
-        grid = np.stack([gx.ravel(), gy.ravel()], 1)
-        simplex = tri.find_simplex(grid)
-        ok = simplex >= 0
-        t = tri.transform[simplex[ok]]
-        b01 = np.einsum("mij,mj->mi", t[:, :2], grid[ok] - t[:, 2])
-        bary = np.concatenate([b01, 1 - b01.sum(1, keepdims=True)], 1)
-        mapped = np.full_like(grid, -10.0)
-        mapped[ok] = np.einsum("mk,mkd->md", bary, src[tri.simplices[simplex[ok]]])
-        mx = mapped[:, 0].reshape(gx.shape).astype(np.float32)
-        my = mapped[:, 1].reshape(gx.shape).astype(np.float32)
-        mouth = cv2.remap(self.crops[index], mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-        # Cover the opening and the inner edge of the lips; feather so the lips' own texture takes over outside.
-        gap = max(width * L.mouth_opening(pts), 2.0)
-        mask = polygon_mask(inner - (x0, y0), (y1 - y0, x1 - x0), convex=False)
-        grow = max(int(round(0.12 * gap)), 1)
+        # Map from output pixels into the crop; a 2-pixel node grid is exact enough for these small regions.
+        mx, my, inside = triangle_map(src, dst, (x0, y0, x1, y1), 2)
+        patch = cv2.remap(self.crops[index], mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        mask = polygon_mask(outline - (x0, y0), (y1 - y0, x1 - x0), convex=part != "mouth")
+        scale = width * (L.mouth_opening(pts) if part == "mouth" else 1.0)
+        grow = max(int(round(spec.grow * max(scale, 2.0))), 1)
         mask = cv2.dilate(mask, np.ones((2 * grow + 1, 2 * grow + 1), np.uint8))
-        mask = cv2.GaussianBlur(mask, (0, 0), max(0.25 * grow + 0.5, 0.6)) * ok.reshape(gx.shape)
+        mask = cv2.GaussianBlur(mask, (0, 0), max(0.4 * grow, 0.6)) * (inside > 0.999)
         out = frame.copy()
-        out[y0:y1, x0:x1] = blend_feather(mouth, frame[y0:y1, x0:x1], mask.astype(np.float32))
+        out[y0:y1, x0:x1] = blend_feather(patch, frame[y0:y1, x0:x1], mask.astype(np.float32))
         return out

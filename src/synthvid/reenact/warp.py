@@ -86,6 +86,18 @@ def piecewise_affine_map(src: np.ndarray, dst: np.ndarray, shape: tuple[int, int
     anchors = _border_anchors(box)
     d_all = np.concatenate([dst[inside], anchors])
     s_all = np.concatenate([src[inside], anchors])
+    map_x, map_y, _ = triangle_map(s_all, d_all, box, step)
+    return WarpMap(box, map_x, map_y)
+
+
+def triangle_map(src: np.ndarray, dst: np.ndarray, box: Box, step: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Piecewise-affine backward map over the triangulation of ``dst``, for the pixels of ``box``.
+
+    Returns (map_x, map_y, inside): absolute positions in the image of ``src`` for every pixel of the box, and a
+    float mask of the pixels inside the triangulated area (outside it the map is the identity, i.e. no motion).
+    The exact map is evaluated at nodes every ``step`` pixels and interpolated bilinearly between them.
+    """
+    x0, y0, x1, y1 = box
     # Nodes every ``step`` pixels, one beyond the region on each side, placed at the pixel centres that an exact
     # ``step``-times bilinear enlargement (cv2.resize) maps them to: the enlarged node map is then exactly the
     # bilinear interpolation of the node values, with no half-pixel shift.
@@ -96,8 +108,9 @@ def piecewise_affine_map(src: np.ndarray, dst: np.ndarray, shape: tuple[int, int
     gy = y0 + off + np.arange(ny, dtype=np.float64) * step
     grid = np.stack(np.meshgrid(gx, gy), -1).reshape(-1, 2)
     disp = np.zeros_like(grid)
+    ok = np.zeros(len(grid), dtype=bool)
     try:
-        tri = Delaunay(d_all)
+        tri = Delaunay(dst)
     except QhullError:  # all points on a line: nothing sensible to warp
         tri = None
     if tri is not None:
@@ -107,12 +120,11 @@ def piecewise_affine_map(src: np.ndarray, dst: np.ndarray, shape: tuple[int, int
         b01 = np.einsum("mij,mj->mi", t[:, :2], grid[ok] - t[:, 2])
         bary = np.concatenate([b01, 1 - b01.sum(1, keepdims=True)], 1)  # M x 3
         verts = tri.simplices[simplex[ok]]  # M x 3
-        disp[ok] = np.einsum("mk,mkd->md", bary, s_all[verts] - d_all[verts])
-    nodes = (grid + disp).reshape(ny, nx, 2).astype(np.float32)  # absolute source positions
+        disp[ok] = np.einsum("mk,mkd->md", bary, src[verts] - dst[verts])
+    nodes = np.concatenate([grid + disp, ok[:, None]], 1).reshape(ny, nx, 3).astype(np.float32)
     full = cv2.resize(nodes, (nx * step, ny * step), interpolation=cv2.INTER_LINEAR)
     full = full[step: step + height, step: step + width]
-    map_x, map_y = np.ascontiguousarray(full[..., 0]), np.ascontiguousarray(full[..., 1])
-    return WarpMap(box, map_x, map_y)
+    return np.ascontiguousarray(full[..., 0]), np.ascontiguousarray(full[..., 1]), full[..., 2]
 
 
 def warp_image(image: Frame, src: np.ndarray, dst: np.ndarray, box: Box | None = None, step: int = 4) -> Frame:
