@@ -46,8 +46,8 @@ VIDEO_DEFAULT = "expression,blink"
 class ReenactConfig(Config):
     """How a target is re-rendered."""
 
-    transfer: str = option("", "what the driver controls, comma-separated from expression, blink, gaze, pose "
-                           f"(default: photo {PHOTO_DEFAULT}; video {VIDEO_DEFAULT})")
+    transfer: str = option("auto", "what the driver controls, comma-separated from expression, blink, gaze, pose "
+                           f"(auto: photo {PHOTO_DEFAULT}; video {VIDEO_DEFAULT})")
     face: int = option(0, "which face of a portrait with several (1 = leftmost; 0 = the largest)")
     neutral: int = option(-1, "driving frame to use as the driver's neutral face (-1: chosen automatically)")
     target_neutral: int = option(-1, "target video frame to use as its neutral face (-1: chosen automatically)")
@@ -67,7 +67,8 @@ class ReenactConfig(Config):
     crf: int = option(18, "H.264 quality of the output (lower = better, larger)")
 
     def parts(self, mode: str) -> frozenset[str]:
-        return parse_parts(self.transfer or (PHOTO_DEFAULT if mode == "photo" else VIDEO_DEFAULT))
+        auto = self.transfer.strip() in ("", "auto")
+        return parse_parts((PHOTO_DEFAULT if mode == "photo" else VIDEO_DEFAULT) if auto else self.transfer)
 
 
 @dataclasses.dataclass
