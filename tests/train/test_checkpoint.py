@@ -10,6 +10,7 @@ import sys
 import textwrap
 import time
 
+import numpy as np
 import pytest
 import torch
 
@@ -40,6 +41,15 @@ def test_corrupt_files_are_refused(tmp_path, content):
     path.write_bytes(content)
     with pytest.raises(CheckpointError, match="c.pt"):
         load_checkpoint(path)
+
+
+def test_random_bytes_are_refused_whatever_the_unpickler_raises(tmp_path):
+    # Seeded random files: the legacy unpickler fails on them with all sorts of exceptions (KeyError among them).
+    path = tmp_path / "c.pt"
+    for seed in range(200):
+        path.write_bytes(np.random.default_rng(seed).integers(0, 256, 256, dtype=np.uint8).tobytes())
+        with pytest.raises(CheckpointError, match="not a readable synthvid checkpoint"):
+            load_checkpoint(path)
 
 
 def test_truncated_checkpoint_is_refused(tmp_path):

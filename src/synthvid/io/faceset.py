@@ -82,7 +82,7 @@ class Alignments:
         try:
             with np.load(path, allow_pickle=False) as data:
                 cols = {k: data[k] for k in FIELDS if k in data.files}
-        except (OSError, ValueError, EOFError) as e:
+        except Exception as e:  # noqa: BLE001 - a damaged zip can raise BadZipFile, zlib.error, KeyError, ...
             raise InputError(f"{path} is not a readable alignments file ({str(e)[:120]})") from None
         missing = set(FIELDS) - set(cols)
         n = len(cols.get("name", []))
