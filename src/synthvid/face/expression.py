@@ -24,9 +24,9 @@ MIN_STD = 0.02  # floor on a person's spread, so a feature that barely moves in 
 Z_LIMIT = 4.0
 
 
-def _eye(p: np.ndarray, top: tuple, bottom: tuple, outer: int, inner: int) -> float:
-    gap = np.linalg.norm(p[list(top), :2] - p[list(bottom), :2], axis=1).mean()
-    return float(gap / max(np.linalg.norm(p[outer, :2] - p[inner, :2]), 1e-6))
+def _eye(p: np.ndarray, side: str) -> float:
+    width, gap = L.eye_size(p, side)
+    return gap / max(width, 1e-6)
 
 
 def expression_features(points: Landmarks) -> np.ndarray:
@@ -45,8 +45,8 @@ def expression_features(points: Landmarks) -> np.ndarray:
         mouth_c[1] - corners[1],  # corners above the lip centre: a smile
         p[0, 1] - nose_base[1],  # upper lip below the nose
         p[L.CHIN, 1] - nose_base[1],  # chin below the nose
-        _eye(p, (160, 159, 158), (144, 145, 153), L.RIGHT_EYE_OUTER, L.RIGHT_EYE_INNER),
-        _eye(p, (385, 386, 387), (380, 374, 373), L.LEFT_EYE_OUTER, L.LEFT_EYE_INNER),
+        _eye(p, "right"),
+        _eye(p, "left"),
         eye_line - p[[105, 66, 107], 1].mean(),  # brow above the eye line
         eye_line - p[[334, 296, 336], 1].mean(),
         mouth_c[0],  # sideways jaw/mouth movement

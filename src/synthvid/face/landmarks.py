@@ -73,15 +73,24 @@ def mouth_opening(points: Landmarks) -> float:
     return float(gap / max(width, 1e-6))
 
 
+# Per eye: upper-lid points, the lower-lid points facing them, outer and inner corner.
+EYE_LIDS = {"right": ((160, 159, 158), (144, 145, 153), RIGHT_EYE_OUTER, RIGHT_EYE_INNER),
+            "left": ((385, 386, 387), (380, 374, 373), LEFT_EYE_OUTER, LEFT_EYE_INNER)}
+
+
+def eye_size(points: np.ndarray, side: str) -> tuple[float, float]:
+    """(corner-to-corner width, mean lid gap) of the subject's ``side`` ("right"/"left") eye, in the points' units."""
+    top, bottom, outer, inner = EYE_LIDS[side]
+    pts = np.asarray(points)
+    gap = float(np.linalg.norm(pts[list(top), :2] - pts[list(bottom), :2], axis=1).mean())
+    return float(np.linalg.norm(pts[outer, :2] - pts[inner, :2])), gap
+
+
 def eye_opening(points: Landmarks) -> float:
     """Mean over both eyes of lid gap divided by eye width (eye aspect ratio): about 0.25-0.35 open, < 0.1 shut."""
     pts = check_landmarks(points)
-    ratios = []
-    for top, bottom, outer, inner in (((160, 159, 158), (144, 145, 153), RIGHT_EYE_OUTER, RIGHT_EYE_INNER),
-                                      ((385, 386, 387), (380, 374, 373), LEFT_EYE_OUTER, LEFT_EYE_INNER)):
-        gap = np.linalg.norm(pts[list(top), :2] - pts[list(bottom), :2], axis=1).mean()
-        ratios.append(gap / max(np.linalg.norm(pts[outer, :2] - pts[inner, :2]), 1e-6))
-    return float(np.mean(ratios))
+    sizes = [eye_size(pts, side) for side in EYE_LIDS]
+    return float(np.mean([gap / max(width, 1e-6) for width, gap in sizes]))
 
 
 class OneEuroFilter:

@@ -295,18 +295,18 @@ def _track_target(path: Path, count: int, cfg: ReenactConfig, quiet: bool) -> tu
     info = probe_video(path)
     every = max(int(np.ceil(count / MAX_FRAMES)), 1)
     bank = PartBank()
-    faces: list[tuple[np.ndarray, np.ndarray] | None] = []
+    states: list[FaceState | None] = []
     bar = progress(total=count, desc=f"tracking {path.name}", unit="frame", quiet=quiet)
     with FaceFollower(info.fps) as follow, VideoReader(path) as reader:
         for i, frame in enumerate(prefetch(reader)):
             seen = follow(frame)
-            faces.append(seen)
-            if seen is not None and i % every == 0 and (cfg.mouth in ("auto", "retrieve") or cfg.eyes == "retrieve"):
-                st = FaceState.of(*seen)
+            st = None if seen is None else FaceState.of(*seen)
+            states.append(st)
+            if st is not None and i % every == 0 and (cfg.mouth in ("auto", "retrieve") or cfg.eyes == "retrieve"):
                 bank.add(frame, st.landmarks, st.frontal, i)
             bar.update(1)
     bar.close()
-    return motion_from(faces, info.fps, (info.width, info.height), path.name), bank
+    return motion_from(states, info.fps, (info.width, info.height), path.name), bank
 
 
 def _driving_frames(path: Path, indices: list[int]) -> list[Frame]:

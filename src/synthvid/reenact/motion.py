@@ -115,25 +115,23 @@ def fill_missing(faces: list[Any], what: str) -> tuple[list[Any], np.ndarray]:
 def track_frames(frames: Iterable[Frame], fps: float, size: tuple[int, int], what: str,
                  total: int | None = None, quiet: bool = True) -> Motion:
     """Track the largest face through ``frames``."""
-    faces: list[Observed | None] = []
+    states: list[FaceState | None] = []
     bar = progress(total=total, desc=f"tracking {what}", unit="frame", quiet=quiet)
     with FaceFollower(fps) as follow:
         for frame in frames:
-            faces.append(follow(frame))
+            seen = follow(frame)
+            states.append(None if seen is None else FaceState.of(*seen))
             bar.update(1)
     bar.close()
-    return motion_from(faces, fps, size, what)
+    return motion_from(states, fps, size, what)
 
 
-def motion_from(faces: list[Observed | None], fps: float, size: tuple[int, int], what: str) -> Motion:
-    """A :class:`Motion` from per-frame (raw, smoothed) landmarks (None where no face was found; held over)."""
-    if not faces:
+def motion_from(states: list[FaceState | None], fps: float, size: tuple[int, int], what: str) -> Motion:
+    """A :class:`Motion` from per-frame face states (None where no face was found; the last one is held)."""
+    if not states:
         raise InputError(f"{what} has no decodable frames")
-    held, found = fill_missing(faces, what)
-    states: list[FaceState] = []
-    for i, f in enumerate(held):
-        states.append(states[-1] if i and f is held[i - 1] else FaceState.of(*f))
-    return Motion(fps, size, states, found)
+    held, found = fill_missing(states, what)
+    return Motion(fps, size, held, found)
 
 
 def track_video(path: str | os.PathLike, frames: tuple[int, int | None] = (0, None), quiet: bool = True) -> Motion:

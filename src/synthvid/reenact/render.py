@@ -14,7 +14,7 @@ import numpy as np
 
 from synthvid.face import landmarks as L
 from synthvid.face.canonical import canonical_face
-from synthvid.face.pose import HeadPose
+from synthvid.face.pose import HeadPose, frontalize
 from synthvid.reenact.mouth import paint_interior
 from synthvid.reenact.transfer import place
 from synthvid.reenact.warp import piecewise_affine_map, region_of
@@ -61,7 +61,7 @@ def rerender(image: Frame, landmarks: np.ndarray, pose: HeadPose, new_frontal: n
     dst_face = new[:, :2].astype(np.float64)
     if moved:
         ring_dst = place(head_ring(), new_pose)[:, :2]
-        frontal = (pts - pose.translation) @ pose.rotation.astype(np.float64) / pose.scale
+        frontal = frontalize(pts, pose).astype(np.float64)
         posed = place(frontal, new_pose)[:, :2]  # the face as it is, in the new pose
         smooth = _smooth_pose_motion(pts[:, :2], posed - pts[:, :2], ring_src, ring_dst - ring_src, frontal[:, 2])
         dst_face = dst_face - posed + pts[:, :2] + smooth  # expression change + smoothed head motion

@@ -76,6 +76,7 @@ class PartBank:
         self.crops: list[Frame] = []
         self.points: list[np.ndarray] = []  # 478 x 2 landmarks in crop pixels
         self.frames: list[int] = []
+        self._slot: dict[int, int] = {}  # frame index -> position in the bank
         self._shapes: dict[str, list[np.ndarray]] = {k: [] for k in PARTS}
         self._stacked: dict[str, np.ndarray] = {}
         self._prev: dict[str, int | None] = dict.fromkeys(PARTS)
@@ -89,6 +90,7 @@ class PartBank:
         self.points.append(transform_points(np.asarray(landmarks)[:, :2], m))
         for name, part in PARTS.items():
             self._shapes[name].append(shape_descriptor(frontal, part))
+        self._slot[index] = len(self.frames)
         self.frames.append(index)
         self._stacked = {}
 
@@ -106,15 +108,10 @@ class PartBank:
                 if 0 <= k < len(cost):
                     jump[k] = c
             cost = cost + jump
-        if current is not None and current in self._index():
-            cost[self._index()[current]] -= SWITCH_COST
+        if current in self._slot:
+            cost[self._slot[current]] -= SWITCH_COST
         self._prev[part] = int(np.argmin(cost))
         return self._prev[part]
-
-    def _index(self) -> dict[int, int]:
-        if len(getattr(self, "_frame_index", {})) != len(self.frames):
-            self._frame_index = {f: i for i, f in enumerate(self.frames)}
-        return self._frame_index
 
     def paste(self, part: str, frame: Frame, landmarks: np.ndarray, index: int) -> Frame:
         """Blend crop ``index``'s ``part`` into ``frame`` where ``landmarks`` (image pixels) put it."""

@@ -47,14 +47,6 @@ def _eye_sets() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return eye, lower, iris
 
 
-def _eye_size(p: np.ndarray, right: bool) -> tuple[float, float]:
-    outer, inner = (L.RIGHT_EYE_OUTER, L.RIGHT_EYE_INNER) if right else (L.LEFT_EYE_OUTER, L.LEFT_EYE_INNER)
-    top, bottom = ((160, 159, 158), (144, 145, 153)) if right else ((385, 386, 387), (380, 374, 373))
-    width = float(np.linalg.norm(p[outer, :2] - p[inner, :2]))
-    gap = float(np.linalg.norm(p[list(top), :2] - p[list(bottom), :2], axis=1).mean())
-    return width, gap
-
-
 def _mouth_size(p: np.ndarray) -> tuple[float, float]:
     return float(np.linalg.norm(p[L.MOUTH_RIGHT, :2] - p[L.MOUTH_LEFT, :2])), float(p[L.CHIN, 1] - p[2, 1])
 
@@ -89,7 +81,8 @@ class ExpressionTransfer:
         (sw, sh), (tw, th) = _mouth_size(s), _mouth_size(t)
         scale[lower] = (_ratio(tw, sw), _ratio(th, sh))
         for k in (0, 1):
-            (sw, sg), (tw, tg) = _eye_size(s, k == 0), _eye_size(t, k == 0)
+            side = ("right", "left")[k]
+            (sw, sg), (tw, tg) = L.eye_size(s, side), L.eye_size(t, side)
             # Lids close by the target's own lid gap: vertical motion scales with the gap ratio.
             scale[eye == k] = (_ratio(tw, sw), _ratio(tg, sg, 0.4, 2.5))
         self._scale = scale
