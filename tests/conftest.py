@@ -8,6 +8,7 @@ Everything is built once per session under a temporary folder; nothing is downlo
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,10 @@ import pytest
 
 os.environ.setdefault("SYNTHVID_QUIET", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "2")
+# signing credentials are created on first use: keep the tests' ones out of the user's ~/.config
+os.environ["SYNTHVID_HOME"] = tempfile.mkdtemp(prefix="synthvid-test-home-")
+for _var in ("SYNTHVID_WATERMARK_KEY", "SYNTHVID_CONSENT", "SYNTHVID_SIGN_KEY", "SYNTHVID_SIGN_CERT"):
+    os.environ.pop(_var, None)
 
 SHARED_MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
 

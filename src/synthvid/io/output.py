@@ -1,8 +1,9 @@
 """The single output writer: every file synthvid writes goes through here.
 
-One place means one place to stamp provenance. Today the stamp is metadata: the container/image tags say the file
-is synthetic (or derived, for face crops), which tool and version made it, which job, and with which settings.
-The provenance work (watermark, signed manifest) hooks into :class:`VideoOutput.write` and the finalisation here.
+One place means one place to stamp provenance: the container/image tags say the file is synthetic (or derived, for
+face crops), which tool and version made it, which job, and with which settings; every frame and image gets the
+invisible watermark (:meth:`VideoOutput.write`, :func:`write_image`), and every finished file is signed with a C2PA
+manifest before it is moved into place (:mod:`synthvid.provenance`).
 
 Every writer is atomic: the file appears at its final path complete, or not at all.
 """
@@ -27,6 +28,7 @@ from synthvid.io.files import (
 )
 from synthvid.io.image import IMAGE_SUFFIXES, encode_image
 from synthvid.io.video import VIDEO_SUFFIXES, VideoWriter
+from synthvid.provenance import Marker
 from synthvid.types import Frame, check_frame
 
 
@@ -67,6 +69,7 @@ class VideoOutput:
                  audio_end: float | None = None, crf: int = 18, preset: str = "veryfast") -> None:
         self.path = check_output_path(path, VIDEO_SUFFIXES)
         self.stamp = stamp
+        self.marker = Marker(stamp, self.path)
         self._tmp = partial_path(self.path)
         try:
             self._writer = VideoWriter(self._tmp, fps=fps, width=width, height=height, crf=crf, preset=preset,
@@ -82,8 +85,9 @@ class VideoOutput:
         return self._writer.frames_written
 
     def write(self, frame: Frame) -> None:
-        """Encode one uint8 H x W x 3 RGB frame of the size given at construction."""
-        self._writer.write(frame)
+        """Watermark and encode one uint8 H x W x 3 RGB frame of the size given at construction."""
+        check_frame(frame, f"frame for {self.path}")
+        self._writer.write(self.marker.mark(frame))
 
     def close(self) -> Path:
         """Finish the file and move it to its final path."""
@@ -94,6 +98,7 @@ class VideoOutput:
                     self._writer.abort()
                     raise OutputError(f"no frames were written to {self.path}; nothing saved")
                 self._writer.close()
+                self.marker.sign(self._tmp)
                 finalize_partial(self._tmp, self.path)
             except OSError as e:
                 self._tmp.unlink(missing_ok=True)
@@ -121,10 +126,14 @@ class VideoOutput:
 
 
 def write_image(path: str | os.PathLike, frame: Frame, stamp: Stamp, quality: int = 95) -> Path:
-    """Write a PNG/JPEG with the stamp in its tags, atomically."""
+    """Write a watermarked, signed PNG/JPEG with the stamp in its tags, atomically."""
     p = check_output_path(path, IMAGE_SUFFIXES)
     check_frame(frame, f"image for {p}")
-    return write_bytes_atomic(p, encode_image(frame, p.suffix, stamp.tags(), quality=quality))
+    marker = Marker(stamp, p)
+    with atomic_path(p) as tmp:
+        tmp.write_bytes(encode_image(marker.mark(frame), p.suffix, stamp.tags(), quality=quality))
+        marker.sign(tmp)
+    return p
 
 
 def write_json(path: str | os.PathLike, data: Any) -> Path:

@@ -1,0 +1,497 @@
+"""Invisible, keyed video/image watermark that survives re-encoding, rescaling, cropping and excerpts.
+
+Design (all numbers are in *tile pixels*: the pattern is defined on a 128 x 128 tile that repeats over the frame):
+
+* Carriers: the mark is a sum of plane waves, one per "carrier", whose frequencies lie in a band of 2..9 cycles per
+  tile (wavelengths 14-64 px at full size, 7-32 px at half size). Each frequency gives two real carriers (cosine and
+  sine), all mutually orthogonal on the tile. A key (SHA-256 of the user's key string) decides which carriers are
+  the *pilot* (known signs, used to find the mark and measure confidence) and which carry data, and scrambles the
+  data signs. Low, smooth frequencies survive H.264 at CRF 28 and halving the size; they are also where image
+  content is strong, which is why the detector averages.
+* Payload: 64 bits (a tag byte, the version, a 48-bit content id) + CRC-16, protected by a rate-1/2 convolutional
+  code (K=7, soft Viterbi decoding), spread over the data carriers.
+* Redundancy: the same tile repeats over every position of every frame. The detector whitens each frame's luma,
+  averages frames (the mark is static, the picture is not), searches the scale (a log grid, then a finer one), folds
+  the average into one tile (all tile positions add up), and finds the tile origin by correlating with the pilot
+  (so crops and excerpts from anywhere are fine). The frequency-domain read-out of the folded tile gives the soft
+  data bits.
+* Decision: the pilot correlation peak is turned into a z-score against the correlation at all other shifts of
+  the same fold, and into a p-value with a Bonferroni correction over every scale and shift searched. A file is
+  "marked" when p < 1e-6 (the stated false-positive rate) *and* the payload's CRC checks; a strong pilot with a
+  bad CRC is reported as such.
+* Embedding adds the pattern (scaled per pixel by a texture mask: more where the picture is busy, less on flat
+  skin) to the luma only, by adding the same value to R, G and B; about 2 grey levels rms, PSNR >= 40 dB.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+import os
+import secrets
+from collections.abc import Iterable
+from functools import lru_cache
+
+import cv2
+import numpy as np
+
+from synthvid import __version__
+
+TILE = 128  # tile size in pixels at the embedding scale
+BAND = (12.0, 16.0)  # carrier frequency band, cycles per tile (radius): 8-11 px wavelengths
+N_PILOT = 96  # carriers with known signs; the other 264 carry the coded payload (172 bits, some twice)
+PAYLOAD_BITS = 64
+CRC_BITS = 16
+STRENGTH = 2.2  # target rms of the luma change, grey levels (PSNR ~ 41 dB)
+DEFAULT_KEY = "synthvid-public-watermark-v1"  # anyone with synthvid can check media made with the default key
+FALSE_POSITIVE_RATE = 1e-6  # p-value threshold of the "marked" decision
+TAG = 0x53  # 'S': first payload byte of synthvid marks
+SCALES = (0.4, 1.6)  # range of scales (received size / embedded size) the detector searches
+_CONSTRAINT = 7
+_GENERATORS = (0o133, 0o171)
+
+
+# --------------------------------------------------------------------------------------------------- the key
+
+
+@dataclasses.dataclass(frozen=True)
+class _Layout:
+    """Carriers chosen by a key: frequency (u, v), part (0 cos, 1 sin) and sign of each."""
+
+    u: np.ndarray
+    v: np.ndarray
+    part: np.ndarray
+    sign: np.ndarray
+    n_pilot: int
+
+    @property
+    def n_data(self) -> int:
+        return len(self.u) - self.n_pilot
+
+
+def _band_frequencies() -> list[tuple[int, int]]:
+    lo, hi = BAND
+    out = []
+    m = int(hi)
+    for v in range(-m, m + 1):
+        for u in range(0, m + 1):
+            if u == 0 and v <= 0:  # half plane: (u, v) and (-u, -v) are the same real wave
+                continue
+            if lo <= math.hypot(u, v) <= hi:
+                out.append((u, v))
+    return out
+
+
+def key_seed(key: str) -> int:
+    digest = hashlib.sha256(b"synthvid-watermark-v1\0" + key.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "little")
+
+
+@lru_cache(maxsize=8)
+def _layout(key: str) -> _Layout:
+    freqs = _band_frequencies()
+    carriers = np.array([(u, v, p) for (u, v) in freqs for p in (0, 1)], dtype=np.int64)
+    rng = np.random.default_rng(key_seed(key))
+    carriers = carriers[rng.permutation(len(carriers))]
+    sign = rng.choice(np.array([-1.0, 1.0]), size=len(carriers))
+    return _Layout(carriers[:, 0], carriers[:, 1], carriers[:, 2], sign, N_PILOT)
+
+
+def _carrier_spectrum(layout: _Layout, values: np.ndarray) -> np.ndarray:
+    """The tile's 2-D FFT for the given per-carrier amplitudes (real pattern, unit amplitude per carrier)."""
+    spec = np.zeros((TILE, TILE), np.complex128)
+    coef = np.where(layout.part == 0, 1.0 + 0j, -1j) * values * (TILE * TILE / 2)
+    np.add.at(spec, (layout.v % TILE, layout.u % TILE), coef)  # cos and sin of one frequency share a bin
+    np.add.at(spec, ((-layout.v) % TILE, (-layout.u) % TILE), np.conj(coef))
+    return spec
+
+
+def _read_carriers(layout: _Layout, spec: np.ndarray) -> np.ndarray:
+    """Per-carrier amplitudes from a tile's FFT (the inverse of :func:`_carrier_spectrum` for a pure pattern)."""
+    c = spec[layout.v % TILE, layout.u % TILE] / (TILE * TILE / 2)
+    return np.where(layout.part == 0, c.real, -c.imag)
+
+
+@lru_cache(maxsize=8)
+def _pilot_spectrum(key: str) -> np.ndarray:
+    layout = _layout(key)
+    vals = np.zeros(len(layout.u))
+    vals[: layout.n_pilot] = layout.sign[: layout.n_pilot]
+    return _carrier_spectrum(layout, vals)
+
+
+# --------------------------------------------------------------------------------------------------- payload coding
+
+
+def crc16(data: bytes) -> int:
+    """CRC-16/CCITT-FALSE."""
+    crc = 0xFFFF
+    for b in data:
+        crc ^= b << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else (crc << 1)
+            crc &= 0xFFFF
+    return crc
+
+
+def _bits(data: bytes) -> np.ndarray:
+    return np.unpackbits(np.frombuffer(data, np.uint8)).astype(np.int64)
+
+
+def _conv_encode(bits: np.ndarray) -> np.ndarray:
+    """Rate-1/2 convolutional code, constraint length 7, terminated with 6 zero tail bits."""
+    state = 0
+    out = []
+    for b in list(bits) + [0] * (_CONSTRAINT - 1):
+        state = ((state << 1) | int(b)) & ((1 << _CONSTRAINT) - 1)
+        for g in _GENERATORS:
+            out.append(bin(state & g).count("1") & 1)
+    return np.array(out, np.int64)
+
+
+@lru_cache(maxsize=1)
+def _trellis() -> tuple[np.ndarray, np.ndarray]:
+    """For each (previous state, input bit): the two coded bits as +-1, and the next state."""
+    n_states = 1 << (_CONSTRAINT - 1)
+    outs = np.zeros((n_states, 2, 2))
+    nxt = np.zeros((n_states, 2), np.int64)
+    for s in range(n_states):
+        for b in (0, 1):
+            reg = ((s << 1) | b) & ((1 << _CONSTRAINT) - 1)
+            nxt[s, b] = reg & (n_states - 1)
+            for k, g in enumerate(_GENERATORS):
+                outs[s, b, k] = 1.0 if bin(reg & g).count("1") & 1 else -1.0
+    return outs, nxt
+
+
+def _viterbi(soft: np.ndarray, n_bits: int) -> np.ndarray:
+    """Soft-decision Viterbi decoding; ``soft`` holds one value per coded bit, positive meaning 1."""
+    outs, _ = _trellis()
+    n_states = outs.shape[0]
+    ns = np.arange(n_states)
+    b = ns & 1  # the input bit that leads into each state
+    prev = np.stack([ns >> 1, (ns >> 1) | (n_states >> 1)])  # its two possible previous states
+    metric = np.full(n_states, -np.inf)
+    metric[0] = 0.0
+    steps = len(soft) // 2
+    choice = np.zeros((steps, n_states), np.int64)
+    for t in range(steps):
+        gain = outs @ soft[2 * t: 2 * t + 2]  # (previous state, input bit)
+        cand = metric[prev] + gain[prev, b]  # (2, states)
+        choice[t] = np.argmax(cand, axis=0)
+        metric = cand.max(axis=0)
+    state = 0  # the code is terminated: it ends in state 0
+    bits = np.zeros(steps, np.int64)
+    for t in range(steps - 1, -1, -1):
+        bits[t] = state & 1
+        state = prev[choice[t, state], state]
+    return bits[:n_bits]
+
+
+def _coded_bits(payload: bytes) -> np.ndarray:
+    return _conv_encode(_bits(payload + crc16(payload).to_bytes(2, "big")))
+
+
+# --------------------------------------------------------------------------------------------------- payload
+
+
+@dataclasses.dataclass(frozen=True)
+class Payload:
+    """What a synthvid mark says: made by synthvid (tag), which version, and a 48-bit content id."""
+
+    content_id: int
+    version: str = __version__
+    tag: int = TAG
+
+    def to_bytes(self) -> bytes:
+        return bytes([self.tag & 0xFF, _pack_version(self.version)]) + (self.content_id & (2**48 - 1)).to_bytes(6, "big")
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Payload:
+        return cls(content_id=int.from_bytes(data[2:8], "big"), version=_unpack_version(data[1]), tag=data[0])
+
+    @classmethod
+    def new(cls) -> Payload:
+        return cls(content_id=secrets.randbits(48))
+
+    @property
+    def content_hex(self) -> str:
+        return f"{self.content_id:012x}"
+
+    @property
+    def made_by_synthvid(self) -> bool:
+        return self.tag == TAG
+
+
+def _pack_version(version: str) -> int:
+    parts = [int(p) if p.isdigit() else 0 for p in version.split(".")[:2]] + [0, 0]
+    return ((min(parts[0], 7) << 5) | min(parts[1], 31)) & 0xFF
+
+
+def _unpack_version(b: int) -> str:
+    return f"{b >> 5}.{b & 31}"
+
+
+# --------------------------------------------------------------------------------------------------- embedding
+
+
+@lru_cache(maxsize=16)
+def _tile(key: str, payload: bytes) -> np.ndarray:
+    """The unit-rms float32 tile for one key and payload."""
+    layout = _layout(key)
+    coded = _coded_bits(payload)
+    if len(coded) > layout.n_data:
+        raise ValueError("payload does not fit the carriers")
+    vals = layout.sign.copy()
+    data = np.resize(coded * 2.0 - 1.0, layout.n_data)  # spare carriers repeat the first coded bits
+    vals[layout.n_pilot:] *= data
+    tile = np.fft.ifft2(_carrier_spectrum(layout, vals)).real
+    return (tile / tile.std()).astype(np.float32)
+
+
+class Embedder:
+    """Adds one key's mark with one payload to frames of any size. Cheap per frame (the tiled pattern is cached)."""
+
+    def __init__(self, payload: Payload, key: str | None = None, strength: float = STRENGTH) -> None:
+        self.payload = payload
+        self.key = key or DEFAULT_KEY
+        self.strength = float(strength)
+        self._tile = _tile(self.key, payload.to_bytes())
+        self._size: tuple[int, int] | None = None
+        self._pattern: np.ndarray | None = None
+
+    def _pattern_for(self, h: int, w: int) -> np.ndarray:
+        if self._size != (h, w):
+            reps = (-(-h // TILE), -(-w // TILE))
+            self._pattern = np.ascontiguousarray(np.tile(self._tile, reps)[:h, :w] * self.strength)
+            self._size = (h, w)
+        assert self._pattern is not None
+        return self._pattern
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray:
+        """Return a marked copy of a uint8 H x W x 3 RGB frame (luma change only: the same value on R, G and B)."""
+        h, w = frame.shape[:2]
+        small = texture_gain(frame, full_size=False)
+        small *= 1.0 / max(float(np.sqrt(np.mean(small * small))), 1e-6)  # the rms change stays at ``strength``
+        gain = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+        delta = cv2.multiply(self._pattern_for(h, w), gain)
+        pos = cv2.convertScaleAbs(cv2.max(delta, 0.0))  # rounded, saturated to uint8
+        neg = cv2.convertScaleAbs(cv2.min(delta, 0.0))
+        out = cv2.add(frame, cv2.cvtColor(pos, cv2.COLOR_GRAY2RGB))
+        return cv2.subtract(out, cv2.cvtColor(neg, cv2.COLOR_GRAY2RGB))
+
+
+def texture_gain(frame: np.ndarray, lo: float = 0.5, hi: float = 1.6, full_size: bool = True) -> np.ndarray:
+    """Per-pixel gain of the mark: higher where the picture is busy (masks it), lower on flat areas.
+
+    Computed on a 1/4-size luma (it only needs to be smooth), so it costs little; ``full_size=False`` returns it at
+    that size.
+    """
+    h, w = frame.shape[:2]
+    small = cv2.resize(frame, (max(1, w // 4), max(1, h // 4)), interpolation=cv2.INTER_AREA)
+    y = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    mu = cv2.blur(y, (3, 3))
+    var = cv2.blur(y * y, (3, 3)) - mu * mu
+    sd = np.sqrt(np.maximum(var, 0.0))
+    gain = np.clip((sd + 2.0) / 6.0, lo, hi)
+    gain = cv2.GaussianBlur(gain, (0, 0), 1.0)
+    return cv2.resize(gain, (w, h), interpolation=cv2.INTER_LINEAR) if full_size else gain
+
+
+# --------------------------------------------------------------------------------------------------- detection
+
+
+def whiten(frame: np.ndarray) -> np.ndarray:
+    """Luma residual normalised by local contrast: the mark is what is left where the picture is flat."""
+    if frame.ndim == 3:
+        y = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    else:
+        y = frame.astype(np.float32)
+    r = y - cv2.GaussianBlur(y, (0, 0), 12.0)
+    sd = np.sqrt(cv2.GaussianBlur(r * r, (0, 0), 6.0))
+    return np.clip(r / (sd + 3.0), -3.0, 3.0)
+
+
+@dataclasses.dataclass
+class Detection:
+    """The detector's answer for one key."""
+
+    marked: bool
+    p_value: float
+    z: float
+    scale: float
+    offset: tuple[int, int]
+    payload: Payload | None
+    crc_ok: bool
+    frames: int
+    bit_margin: float  # mean |soft bit| / its spread: how clean the read-out was
+    bits: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, np.uint8), repr=False)  # decoded payload
+
+    @property
+    def confidence(self) -> float:
+        return 1.0 - self.p_value
+
+    def as_dict(self) -> dict:
+        return {
+            "marked": self.marked, "p_value": self.p_value, "confidence": self.confidence, "z": round(self.z, 2),
+            "scale": round(self.scale, 4), "offset": list(self.offset), "crc_ok": self.crc_ok, "frames": self.frames,
+            "bit_margin": round(self.bit_margin, 3),
+            "payload": None if self.payload is None else {
+                "tag": self.payload.tag, "made_by_synthvid": self.payload.made_by_synthvid,
+                "version": self.payload.version, "content_id": self.payload.content_hex},
+        }
+
+
+class Accumulator:
+    """Averages whitened frames; the mark is static so it adds up while the picture changes."""
+
+    def __init__(self) -> None:
+        self.sum: np.ndarray | None = None
+        self.n = 0
+
+    def add(self, frame: np.ndarray) -> None:
+        r = whiten(frame)
+        if self.sum is None:
+            self.sum = np.zeros_like(r, dtype=np.float64)
+        if r.shape != self.sum.shape:
+            raise ValueError("all frames must have the same size")
+        self.sum += r
+        self.n += 1
+
+    def mean(self) -> np.ndarray:
+        if self.sum is None:
+            raise ValueError("no frames")
+        return (self.sum / self.n).astype(np.float32)
+
+
+def _fold(residual: np.ndarray, scale: float) -> np.ndarray:
+    """Resample so a tile is TILE px again, and fold every tile position onto one tile (mean per pixel)."""
+    h, w = residual.shape
+    nh, nw = max(8, round(h / scale)), max(8, round(w / scale))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    img = cv2.resize(residual, (nw, nh), interpolation=cv2.INTER_LINEAR if scale >= 1 else interp)
+    ph, pw = -(-nh // TILE) * TILE, -(-nw // TILE) * TILE
+    pad = np.zeros((ph, pw), np.float32)
+    cnt = np.zeros((ph, pw), np.float32)
+    pad[:nh, :nw] = img
+    cnt[:nh, :nw] = 1.0
+    s = pad.reshape(ph // TILE, TILE, pw // TILE, TILE).sum(axis=(0, 2))
+    c = cnt.reshape(ph // TILE, TILE, pw // TILE, TILE).sum(axis=(0, 2))
+    return np.where(c > 0, s / np.maximum(c, 1.0), 0.0)
+
+
+@lru_cache(maxsize=1)
+def _rings() -> np.ndarray:
+    k = np.fft.fftfreq(TILE) * TILE
+    return np.rint(np.hypot(k[None, :], k[:, None])).astype(np.int64)
+
+
+def _flatten(spec: np.ndarray) -> np.ndarray:
+    """Divide a tile spectrum by its rms in each ring of radius: the picture's 1/f spectrum becomes flat, so every
+    carrier counts by its own signal-to-noise ratio (the matched filter for coloured noise)."""
+    rings = _rings()
+    power = np.bincount(rings.ravel(), (np.abs(spec) ** 2).ravel()) / np.maximum(np.bincount(rings.ravel()), 1)
+    return spec / np.sqrt(np.maximum(power, 1e-20))[rings]
+
+
+def _pilot_scores(tile_spec: np.ndarray, key: str) -> np.ndarray:
+    """Cross-correlation of a folded tile with the pilot pattern at every cyclic shift."""
+    return np.fft.ifft2(tile_spec * np.conj(_pilot_spectrum(key))).real
+
+
+def _zscore(corr: np.ndarray) -> tuple[float, tuple[int, int]]:
+    i = int(np.argmax(corr))
+    dy, dx = divmod(i, TILE)
+    peak = corr[dy, dx]
+    mask = np.ones_like(corr, bool)
+    ys = (np.arange(-6, 7) + dy) % TILE
+    xs = (np.arange(-6, 7) + dx) % TILE
+    mask[np.ix_(ys, xs)] = False
+    rest = corr[mask]
+    sd = rest.std()
+    return (float((peak - rest.mean()) / sd) if sd > 0 else 0.0), (dy, dx)
+
+
+def _search(residual: np.ndarray, key: str, scales: Iterable[float], crop: int | None) -> list[tuple[float, float, tuple[int, int]]]:
+    res = residual
+    if crop is not None:
+        h, w = residual.shape
+        ch, cw = min(h, crop), min(w, crop)
+        y0, x0 = (h - ch) // 2, (w - cw) // 2
+        res = residual[y0:y0 + ch, x0:x0 + cw]
+    out = []
+    for s in scales:
+        tile = _fold(res, s)
+        z, shift = _zscore(_pilot_scores(_flatten(np.fft.fft2(tile)), key))
+        out.append((z, float(s), shift))
+    return out
+
+
+def _p_value(z: float, n_tests: int) -> float:
+    tail = 0.5 * math.erfc(z / math.sqrt(2.0))
+    return float(min(1.0, -math.expm1(n_tests * math.log1p(-min(tail, 1 - 1e-16)))))
+
+
+def detect_residual(residual: np.ndarray, key: str | None = None, frames: int = 1) -> Detection:
+    """Search scale and position of the mark in an averaged whitened residual, then read the payload."""
+    key = key or DEFAULT_KEY
+    lo, hi = SCALES
+    h, w = residual.shape
+    # a scale at which the frame would be smaller than half a tile cannot be read
+    hi = min(hi, 2.0 * min(h, w) / TILE)
+    coarse = np.exp(np.arange(math.log(lo), math.log(hi) + 1e-9, 0.01))
+    tested = len(coarse)
+    found = _search(residual, key, coarse, crop=256)
+    found.sort(key=lambda t: -t[0])
+    best = found[0]
+    for z0, s0, _ in found[:3]:
+        fine = s0 * np.exp(np.arange(-0.006, 0.0061, 0.0015))
+        tested += len(fine)
+        for cand in _search(residual, key, fine, crop=None):
+            if cand[0] > best[0]:
+                best = cand
+    z, scale, (dy, dx) = best
+    p = _p_value(z, tested * TILE * TILE)
+    tile = _fold(residual, scale)
+    spec = _flatten(np.fft.fft2(tile))
+    # undo the cyclic shift of the tile origin (found to the pixel)
+    k = np.fft.fftfreq(TILE) * TILE
+    phase = np.exp(2j * np.pi * (k[None, :] * dx + k[:, None] * dy) / TILE)
+    amps = _read_carriers(_layout(key), spec * phase)
+    layout = _layout(key)
+    data = amps[layout.n_pilot:] * layout.sign[layout.n_pilot:]
+    n_coded = 2 * (PAYLOAD_BITS + CRC_BITS + _CONSTRAINT - 1)
+    soft = np.zeros(n_coded)
+    idx = np.arange(layout.n_data) % n_coded
+    np.add.at(soft, idx, data)
+    bits = _viterbi(soft, PAYLOAD_BITS + CRC_BITS)
+    raw = np.packbits(bits.astype(np.uint8)).tobytes()
+    crc_ok = crc16(raw[:8]) == int.from_bytes(raw[8:10], "big")
+    margin = float(np.abs(soft).mean() / (soft.std() + 1e-12))
+    marked = p < FALSE_POSITIVE_RATE and crc_ok
+    return Detection(marked=marked, p_value=p, z=z, scale=scale, offset=(dy, dx),
+                     payload=Payload.from_bytes(raw[:8]) if crc_ok else None, crc_ok=crc_ok, frames=frames,
+                     bit_margin=margin, bits=bits[:PAYLOAD_BITS].astype(np.uint8))
+
+
+def detect_frames(frames: Iterable[np.ndarray], key: str | None = None, max_frames: int | None = None) -> Detection:
+    """Detect the mark in a sequence of RGB frames (a video or one image)."""
+    acc = Accumulator()
+    for i, f in enumerate(frames):
+        if max_frames is not None and i >= max_frames:
+            break
+        acc.add(f)
+    if acc.n == 0:
+        raise ValueError("no frames to look at")
+    return detect_residual(acc.mean(), key, frames=acc.n)
+
+
+def psnr_of_mark(frame: np.ndarray, marked: np.ndarray) -> float:
+    mse = float(np.mean((frame.astype(np.float64) - marked.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10.0 * math.log10(255.0 ** 2 / mse)
+
+
+def key_from_env(key: str | None = None) -> str:
+    """The watermark key: the one given, else $SYNTHVID_WATERMARK_KEY, else the public default."""
+    return key or os.environ.get("SYNTHVID_WATERMARK_KEY") or DEFAULT_KEY
