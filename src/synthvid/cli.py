@@ -97,6 +97,14 @@ def _cmd_reenact_stream(args: argparse.Namespace) -> None:
                          max_frames=args.max_frames, quiet=args.quiet).summary())
 
 
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from synthvid.provenance.verify import verify  # noqa: PLC0415
+
+    v = verify(args.file, key=args.key, max_frames=args.max_frames)
+    print(v.to_json() if args.json else v.summary())
+    return v.exit_code
+
+
 def build_parser() -> argparse.ArgumentParser:
     from synthvid.pipelines.configs import CONVERT, EXTRACT, LOOP, MODEL, REENACT, TRAIN  # noqa: PLC0415
 
@@ -105,9 +113,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"synthvid {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(parent: Any, name: str, func: Callable[[argparse.Namespace], None], help: str) -> argparse.ArgumentParser:
+    def command(parent: Any, name: str, func: Callable[[argparse.Namespace], Any], help: str,
+                writes: bool = True) -> argparse.ArgumentParser:
         p = parent.add_parser(name, help=help, description=help)
         p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+        if writes:
+            g = p.add_argument_group("provenance (every output is watermarked and signed)")
+            g.add_argument("--watermark-key", metavar="KEY", help="your own watermark key (default: "
+                           "$SYNTHVID_WATERMARK_KEY, else the public synthvid key anyone can check)")
+            g.add_argument("--consent", metavar="FILE", help="consent statement (JSON or text) of the people whose "
+                           "likeness is used; signed into every output's manifest (default: $SYNTHVID_CONSENT)")
         p.set_defaults(func=func)
         return p
 
@@ -166,6 +181,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default="demo_out", metavar="DIR", help="folder for the demo's files")
     p.add_argument("--job", choices=("reenact", "swap"), default="reenact", help="which demo (default: reenact)")
     p.add_argument("--minutes", type=float, default=3.0, help="swap demo: training time (default: 3)")
+
+    p = command(sub, "verify", _cmd_verify, "check a video or image for synthvid's watermark and a signed C2PA "
+                "manifest; exit 0: synthvid provenance found, 1: not marked, 6: manifest tampered", writes=False)
+    p.add_argument("file", metavar="FILE", help="video (mp4/mov/mkv/...) or image (png/jpg)")
+    p.add_argument("--key", metavar="KEY", help="also try this watermark key (the public key is always tried)")
+    p.add_argument("--json", action="store_true", help="print the full report as JSON")
+    p.add_argument("--max-frames", type=int, default=300, help="frames to look at (default: 300)")
     return parser
 
 
@@ -173,7 +195,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        args.func(args)
+        if hasattr(args, "watermark_key") or hasattr(args, "consent"):
+            from synthvid.provenance import configure  # noqa: PLC0415
+
+            configure(getattr(args, "watermark_key", None), getattr(args, "consent", None))
+        code = args.func(args)
     except SynthvidError as e:
         print(f"synthvid: error: {e}", file=sys.stderr)
         return e.exit_code
@@ -187,7 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"synthvid: internal error: {where} (set SYNTHVID_DEBUG=1 for details; please report it)",
               file=sys.stderr)
         return 1
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 __all__ = ["main", "build_parser", "InputError"]

@@ -99,7 +99,8 @@ def run_demo(out_dir: str | os.PathLike = "demo_out", seconds: float = 8.0, quie
         finally:
             wav.unlink(missing_ok=True)
         lines.append(f"  {name}: {report.summary()}; preview strip {out / f'{name}_animated.png'}")
-    lines.append("Every output is marked as synthetic in its metadata. See docs/reenact.md; "
+    lines.append("Every output carries an invisible watermark and a signed C2PA manifest saying it is synthetic "
+                 "(check with `synthvid verify FILE`). See docs/reenact.md; "
                  "`synthvid demo --job swap` runs the face-swap demo.")
     write_text(out / "README.txt", "\n".join(lines) + "\n")
     return "\n".join(lines)
@@ -135,7 +136,8 @@ def run_swap_demo(out_dir: str | os.PathLike = "demo_out", minutes: float = 3.0,
         f"{summary.images_per_s:.1f} images/s; previews in model/preview.png, loss in model/loss.png)",
         f"  result:    {report.summary()}",
         f"  preview:   {out / 'astronaut_as_hopper.png'} (top: input, bottom: swapped)",
-        "Every output is marked as synthetic in its metadata. For real footage see docs/face_swap.md.",
+        "Every output carries an invisible watermark and a signed C2PA manifest saying it is synthetic "
+        "(`synthvid verify FILE`). For real footage see docs/face_swap.md.",
     ]
     write_text(out / "README.txt", "\n".join(lines) + "\n")
     return "\n".join(lines)

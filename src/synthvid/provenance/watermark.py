@@ -16,9 +16,11 @@ Design (all numbers are in *tile pixels*: the pattern is defined on a 128 x 128 
   (so crops and excerpts from anywhere are fine). The frequency-domain read-out of the folded tile gives the soft
   data bits.
 * Decision: the pilot correlation peak is turned into a z-score against the correlation at all other shifts of
-  the same fold, and into a p-value with a Bonferroni correction over every scale and shift searched. A file is
-  "marked" when p < 1e-6 (the stated false-positive rate) *and* the payload's CRC checks; a strong pilot with a
-  bad CRC is reported as such.
+  the same fold, and into a p-value with a Bonferroni correction over every scale and shift searched. The payload
+  is decoded once, at the best position; on an unmarked picture its CRC-16 passes by chance with probability
+  2^-16, independently of the pilot, so when it passes the p-value is multiplied by 2^-16. A file is "marked" when
+  that p-value is below 1e-6 (the stated false-positive rate) and the CRC checks; a strong pilot (p < 1e-6) with a
+  bad CRC is reported as "a mark is present, payload unreadable".
 * Embedding adds the pattern (scaled per pixel by a texture mask: more where the picture is busy, less on flat
   skin) to the luma only, by adding the same value to R, G and B; about 2 grey levels rms, PSNR >= 40 dB.
 """
@@ -201,8 +203,11 @@ class Payload:
     """What a synthvid mark says: made by synthvid (tag), which version, and a 48-bit content id."""
 
     content_id: int
-    version: str = __version__
+    version: str = ""  # "major.minor" (what fits in the mark); empty: this synthvid's
     tag: int = TAG
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "version", _unpack_version(_pack_version(self.version or __version__)))
 
     def to_bytes(self) -> bytes:
         return bytes([self.tag & 0xFF, _pack_version(self.version)]) + (self.content_id & (2**48 - 1)).to_bytes(6, "big")
@@ -440,6 +445,9 @@ def detect_residual(residual: np.ndarray, key: str | None = None, frames: int = 
     h, w = residual.shape
     # a scale at which the frame would be smaller than half a tile cannot be read
     hi = min(hi, 2.0 * min(h, w) / TILE)
+    if hi < lo:  # too small to hold even half a tile at the smallest scale searched
+        return Detection(marked=False, p_value=1.0, z=0.0, scale=1.0, offset=(0, 0), payload=None, crc_ok=False,
+                         frames=frames, bit_margin=0.0)
     coarse = np.exp(np.arange(math.log(lo), math.log(hi) + 1e-9, 0.01))
     tested = len(coarse)
     found = _search(residual, key, coarse, crop=256)
@@ -469,6 +477,10 @@ def detect_residual(residual: np.ndarray, key: str | None = None, frames: int = 
     raw = np.packbits(bits.astype(np.uint8)).tobytes()
     crc_ok = crc16(raw[:8]) == int.from_bytes(raw[8:10], "big")
     margin = float(np.abs(soft).mean() / (soft.std() + 1e-12))
+    if crc_ok:
+        # on an unmarked picture the data carriers are noise, independent of the pilot's: a CRC-16 passes by chance
+        # with probability 2^-16, so the chance of a false "marked" is the pilot's p-value times that
+        p *= 2.0 ** -CRC_BITS
     marked = p < FALSE_POSITIVE_RATE and crc_ok
     return Detection(marked=marked, p_value=p, z=z, scale=scale, offset=(dy, dx),
                      payload=Payload.from_bytes(raw[:8]) if crc_ok else None, crc_ok=crc_ok, frames=frames,

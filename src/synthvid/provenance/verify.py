@@ -1,0 +1,138 @@
+"""`synthvid verify FILE`: is there a synthvid watermark, and is there a valid signed manifest?"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from synthvid.errors import InputError
+from synthvid.io.files import check_input_file
+from synthvid.io.image import IMAGE_SUFFIXES, read_image
+from synthvid.provenance import manifest as mf
+from synthvid.provenance import watermark as wm
+
+# exit codes of `synthvid verify` (errors keep the usual 2-5)
+EXIT_MARKED = 0  # synthvid provenance found and intact
+EXIT_NOT_MARKED = 1  # no watermark and no manifest: "not marked"
+EXIT_TAMPERED = 6  # a manifest is present but does not validate (file changed after signing, or forged)
+
+
+@dataclasses.dataclass
+class Verdict:
+    path: str
+    verdict: str  # "synthetic" | "not marked" | "tampered"
+    watermark: dict[str, Any]
+    manifest: dict[str, Any]
+    exit_code: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.as_dict(), indent=2, sort_keys=True, default=str)
+
+    def summary(self) -> str:
+        w, m = self.watermark, self.manifest
+        lines = [f"{self.path}"]
+        if w.get("error"):
+            lines.append(f"  watermark: not checked ({w['error']})")
+        elif w.get("marked"):
+            pl = w.get("payload") or {}
+            lines.append(f"  watermark: FOUND (p={w['p_value']:.1e}, z={w['z']}, scale {w['scale']:.2f}, "
+                         f"{w['frames']} frames, key {w['key']}) - synthvid {pl.get('version')}, content id "
+                         f"{pl.get('content_id')}")
+        elif w.get("p_value", 1.0) < wm.FALSE_POSITIVE_RATE:
+            lines.append(f"  watermark: a mark with key {w['key']} is present (p={w['p_value']:.1e}) but its payload "
+                         "could not be read")
+        else:
+            lines.append(f"  watermark: not found (p={w.get('p_value', 1.0):.2f}, {w.get('frames', 0)} frames)")
+        state = m.get("state")
+        if state == "absent":
+            lines.append(f"  manifest:  absent ({m.get('detail')})")
+        elif state == "invalid":
+            lines.append(f"  manifest:  INVALID - {m.get('detail')} ({', '.join(m.get('failures') or [])})")
+        else:
+            who = "this install" if m.get("signed_by_this_install") else "not this install"
+            trust = "on a trust list" if m.get("trusted") else "not on a public trust list"
+            lines.append(f"  manifest:  valid, signed by \"{m.get('signer')}\" ({who}; {trust})")
+            job = (m.get("assertions") or {}).get("org.synthvid.job") or {}
+            actions = ((m.get("assertions") or {}).get("c2pa.actions.v2") or {}).get("actions") or [{}]
+            source = str(actions[0].get("digitalSourceType", "")).rsplit("/", 1)[-1]
+            if job:
+                names = ", ".join(i.get("name", "?") for i in job.get("inputs", [])) or "none"
+                lines.append(f"             job {job.get('job')}, source type {source}, inputs: {names}")
+            consent = (m.get("assertions") or {}).get("org.synthvid.consent")
+            if consent:
+                lines.append(f"             consent: {consent.get('file')} (sha256 {str(consent.get('sha256'))[:16]}...)")
+        lines.append(f"  verdict:   {self.verdict}")
+        return "\n".join(lines)
+
+
+def _frames(path: Path, max_frames: int) -> tuple[list[Any], str | None]:
+    """Up to ``max_frames`` RGB frames (or the one image); the second value says why there are none."""
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        return [read_image(path)], None
+    from synthvid.io.media import open_media
+    from synthvid.io.video import VideoReader
+
+    container = open_media(path, "media", need_video=False)  # InputError when it is not media at all
+    has_video = bool(container.streams.video)
+    container.close()
+    if not has_video:
+        return [], "the file has no video stream"
+    frames = []
+    try:
+        with VideoReader(path) as reader:
+            for f in reader:
+                frames.append(f)
+                if len(frames) >= max_frames:
+                    break
+    except InputError as e:
+        if not frames:
+            return [], str(e)
+    return frames, None
+
+
+def check_watermark(path: str | os.PathLike, keys: list[str] | None = None, max_frames: int = 300) -> dict[str, Any]:
+    p = check_input_file(path, "file")
+    frames, why = _frames(p, max_frames)
+    if not frames:
+        return {"marked": False, "error": why, "frames": 0, "p_value": 1.0}
+    if len({f.shape for f in frames}) > 1:
+        frames = [f for f in frames if f.shape == frames[0].shape]
+    acc = wm.Accumulator()
+    for f in frames:
+        acc.add(f)
+    residual = acc.mean()
+    best: dict[str, Any] | None = None
+    for key in keys or [wm.DEFAULT_KEY]:
+        d = wm.detect_residual(residual, key, frames=acc.n).as_dict()
+        d["key"] = "default" if key == wm.DEFAULT_KEY else "given"
+        if best is None or (d["marked"], -d["p_value"]) > (best["marked"], -best["p_value"]):
+            best = d
+    assert best is not None
+    return best
+
+
+def verify(path: str | os.PathLike, key: str | None = None, max_frames: int = 300) -> Verdict:
+    """Check a file's watermark (with ``key`` and the public default key) and its C2PA manifest."""
+    p = check_input_file(path, "file")
+    keys = [k for k in (key or os.environ.get("SYNTHVID_WATERMARK_KEY"), wm.DEFAULT_KEY) if k]
+    w = check_watermark(p, list(dict.fromkeys(keys)), max_frames)
+    m = mf.check(p).as_dict()
+    if m["state"] == "invalid":
+        verdict, code = "tampered (the signed manifest does not match the file)", EXIT_TAMPERED
+    elif w.get("marked") or (m["state"] == "valid" and "org.synthvid.job" in (m.get("assertions") or {})):
+        verdict, code = "synthetic - made by synthvid", EXIT_MARKED
+    elif m["state"] == "valid":
+        verdict, code = "no synthvid watermark; a valid C2PA manifest from another tool (see its assertions)", \
+            EXIT_NOT_MARKED
+    else:
+        verdict, code = "not marked (no synthvid watermark, no manifest)", EXIT_NOT_MARKED
+    return Verdict(str(p), verdict, w, m, code)
+
+
+__all__ = ["Verdict", "verify", "check_watermark", "EXIT_MARKED", "EXIT_NOT_MARKED", "EXIT_TAMPERED"]

@@ -1,0 +1,146 @@
+"""Signed manifests on real outputs of the writer, tamper detection, sidecars, and `synthvid verify`."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from synthvid.cli import main
+from synthvid.io.output import Stamp, VideoOutput, write_image
+from synthvid.provenance import configure, manifest
+from synthvid.provenance.verify import EXIT_MARKED, EXIT_NOT_MARKED, EXIT_TAMPERED, verify
+
+STAMP = Stamp("test.job", {"strength": 0.5})
+
+
+def _frames(n: int = 8, h: int = 256, w: int = 320) -> list[np.ndarray]:
+    rng = np.random.default_rng(3)
+    import cv2
+
+    base = cv2.GaussianBlur(rng.integers(0, 256, (h, w, 3), dtype=np.uint8), (0, 0), 2)
+    return [np.roll(base, i, axis=1) for i in range(n)]
+
+
+def _video(path: Path, stamp: Stamp = STAMP) -> Path:
+    frames = _frames()
+    with VideoOutput(path, stamp, fps=25, width=frames[0].shape[1], height=frames[0].shape[0]) as out:
+        for f in frames:
+            out.write(f)
+    return path
+
+
+def _flip(path: Path, out: Path) -> Path:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    out.write_bytes(bytes(data))
+    return out
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv", ".png", ".jpg"])
+def test_every_output_is_signed_and_tamper_is_detected(tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"out{suffix}"
+    if suffix in (".png", ".jpg"):
+        write_image(path, _frames(1)[0], STAMP)
+    else:
+        _video(path)
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ([f"out{suffix}", f"out{suffix}.c2pa"] if suffix == ".mkv" else [f"out{suffix}"])
+    m = manifest.check(path)
+    assert m.state == "valid" and m.signed_by_this_install and not m.trusted
+    job = m.assertions["org.synthvid.job"]
+    assert job["job"] == "test.job" and job["settings"] == {"strength": 0.5}
+    action = m.assertions["c2pa.actions.v2"]["actions"][0]
+    assert action["action"] == "c2pa.created" and action["digitalSourceType"].endswith("trainedAlgorithmicMedia")
+    tampered = _flip(path, tmp_path / f"t{suffix}")
+    if suffix == ".mkv":
+        (tmp_path / "t.mkv.c2pa").write_bytes((tmp_path / "out.mkv.c2pa").read_bytes())
+    assert manifest.check(tampered).state == "invalid"
+
+
+def test_inputs_are_hashed_and_consent_is_signed(tmp_path: Path) -> None:
+    src = tmp_path / "input.bin"
+    src.write_bytes(b"abc")
+    consent = tmp_path / "consent.json"
+    consent.write_text(json.dumps({"person": "A. Person", "agrees_to": "face swap for a film"}))
+    configure(consent=str(consent))
+    try:
+        path = _video(tmp_path / "out.mp4", Stamp("test.job", inputs=(str(src),)))
+    finally:
+        configure()
+    m = manifest.check(path)
+    assert m.assertions["org.synthvid.job"]["inputs"] == [
+        {"name": "input.bin", "bytes": 3,
+         "sha256": "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"}]
+    c = m.assertions["org.synthvid.consent"]
+    assert c["statement"]["person"] == "A. Person" and c["file"] == "consent.json"
+
+
+def test_credentials_are_private_and_reused() -> None:
+    folder = manifest.home() / "signing"
+    manifest.credentials()
+    first = (folder / "signer.key").read_bytes()
+    assert stat.S_IMODE(os.stat(folder / "signer.key").st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700
+    assert manifest.credentials().key_pem == first
+
+
+def test_verify_cli_verdicts_and_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _video(tmp_path / "out.mp4")
+    v = verify(path)
+    assert v.exit_code == EXIT_MARKED and v.watermark["marked"] and v.manifest["state"] == "valid"
+    assert main(["verify", str(path), "--json"]) == EXIT_MARKED
+    report = json.loads(capsys.readouterr().out)
+    assert report["watermark"]["payload"]["made_by_synthvid"]
+    assert report["watermark"]["payload"]["content_id"] == \
+        report["manifest"]["assertions"]["org.synthvid.job"]["watermark"]["content_id"]
+    assert main(["verify", str(_flip(path, tmp_path / "t.mp4"))]) == EXIT_TAMPERED
+    assert "tampered" in capsys.readouterr().out
+
+
+def test_verify_unmarked_and_bad_inputs(tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    # the session's test clips are written by synthvid, so they are marked: write an unmarked one with PyAV
+    import av
+
+    plain = tmp_path / "plain.mp4"
+    with av.open(str(plain), "w") as c:
+        s = c.add_stream("libx264", rate=25)
+        s.width, s.height, s.pix_fmt = 320, 256, "yuv420p"
+        for f in _frames():
+            for p in s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    assert main(["verify", str(plain)]) == EXIT_NOT_MARKED
+    assert "not marked" in capsys.readouterr().out
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video")
+    assert main(["verify", str(text)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("synthvid: error:") and len(err.strip().splitlines()) == 1
+    assert main(["verify", str(tmp_path / "missing.mp4")]) == 2
+    wav = tmp_path / "speech.wav"
+    from synthvid.io.audio import write_wav
+
+    write_wav(wav, np.zeros(8000, np.float32), 16000)
+    assert main(["verify", str(wav)]) == EXIT_NOT_MARKED
+    assert "no video stream" in capsys.readouterr().out
+    marked = _video(tmp_path / "m.mp4")
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(marked.read_bytes()[: marked.stat().st_size // 3])
+    assert main(["verify", str(cut)]) in (EXIT_TAMPERED, EXIT_NOT_MARKED, 2)
+    assert capsys.readouterr().err.count("\n") <= 1
+
+
+def test_bad_consent_file_fails_before_writing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    big = tmp_path / "consent.txt"
+    big.write_bytes(b"x" * (manifest.CONSENT_MAX_BYTES + 1))
+    code = main(["demo", "-o", str(tmp_path / "demo"), "-q", "--consent", str(big)])
+    assert code == 2 and "larger than" in capsys.readouterr().err
+    assert not (tmp_path / "demo").exists() or not any((tmp_path / "demo").glob("*.mp4"))
+    configure()
