@@ -1,7 +1,7 @@
 """Provenance benchmark: watermark robustness (every attack of the issue, on 2-s excerpts of every talking clip),
 false positives on unmarked clips, quality and cost; signed-manifest round trip and tamper detection.
 
-    python bench/provenance.py            # ~5 min on 2 cores; writes bench/results/provenance.{json,md}
+    python bench/provenance.py            # a few minutes on 2 cores; writes bench/results/provenance.{json,md}
 
 Each clip: its frames are marked with a fresh random payload and encoded as synthvid writes (H.264 CRF 18). Each
 attack then takes a 2-s excerpt (from the middle of the first 6 s), transforms it, re-encodes it with H.264 CRF 28
