@@ -71,10 +71,13 @@ class Verdict:
         return "\n".join(lines)
 
 
-def _frames(path: Path, max_frames: int) -> tuple[list[Any], str | None]:
-    """Up to ``max_frames`` RGB frames (or the one image); the second value says why there are none."""
+def _accumulate(path: Path, max_frames: int) -> tuple[wm.Accumulator, str | None]:
+    """Whitened average of up to ``max_frames`` frames (or the one image), streamed; the second value says why there
+    are no frames. Frames of another size than the first (a resized stream) are skipped."""
+    acc = wm.Accumulator()
     if path.suffix.lower() in IMAGE_SUFFIXES:
-        return [read_image(path)], None
+        acc.add(read_image(path))
+        return acc, None
     from synthvid.io.media import open_media
     from synthvid.io.video import VideoReader
 
@@ -82,30 +85,24 @@ def _frames(path: Path, max_frames: int) -> tuple[list[Any], str | None]:
     has_video = bool(container.streams.video)
     container.close()
     if not has_video:
-        return [], "the file has no video stream"
-    frames = []
+        return acc, "the file has no video stream"
     try:
         with VideoReader(path) as reader:
             for f in reader:
-                frames.append(f)
-                if len(frames) >= max_frames:
+                if acc.sum is None or f.shape[:2] == acc.sum.shape:
+                    acc.add(f)
+                if acc.n >= max_frames:
                     break
     except InputError as e:
-        if not frames:
-            return [], str(e)
-    return frames, None
+        if acc.n == 0:
+            return acc, str(e)
+    return acc, None
 
 
 def check_watermark(path: str | os.PathLike, keys: list[str] | None = None, max_frames: int = 300) -> dict[str, Any]:
-    p = check_input_file(path, "file")
-    frames, why = _frames(p, max_frames)
-    if not frames:
+    acc, why = _accumulate(check_input_file(path, "file"), max_frames)
+    if acc.n == 0:
         return {"marked": False, "error": why, "frames": 0, "p_value": 1.0}
-    if len({f.shape for f in frames}) > 1:
-        frames = [f for f in frames if f.shape == frames[0].shape]
-    acc = wm.Accumulator()
-    for f in frames:
-        acc.add(f)
     residual = acc.mean()
     best: dict[str, Any] | None = None
     for key in keys or [wm.DEFAULT_KEY]:
@@ -121,7 +118,7 @@ def verify(path: str | os.PathLike, key: str | None = None, max_frames: int = 30
     """Check a file's watermark (with ``key`` and the public default key) and its C2PA manifest."""
     p = check_input_file(path, "file")
     keys = [k for k in (key or os.environ.get("SYNTHVID_WATERMARK_KEY"), wm.DEFAULT_KEY) if k]
-    w = check_watermark(p, list(dict.fromkeys(keys)), max_frames)
+    w = check_watermark(p, list(dict.fromkeys(keys)), max_frames)  # the public key once, even if given twice
     m = mf.check(p).as_dict()
     if m["state"] == "invalid":
         verdict, code = "tampered (the signed manifest does not match the file)", EXIT_TAMPERED

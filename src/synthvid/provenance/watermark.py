@@ -30,7 +30,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
-import os
 import secrets
 from collections.abc import Iterable
 from functools import lru_cache
@@ -153,23 +152,21 @@ def _conv_encode(bits: np.ndarray) -> np.ndarray:
 
 
 @lru_cache(maxsize=1)
-def _trellis() -> tuple[np.ndarray, np.ndarray]:
-    """For each (previous state, input bit): the two coded bits as +-1, and the next state."""
+def _trellis() -> np.ndarray:
+    """For each (previous state, input bit): the two coded bits as +-1 (the next state is ((s << 1) | b) & 63)."""
     n_states = 1 << (_CONSTRAINT - 1)
     outs = np.zeros((n_states, 2, 2))
-    nxt = np.zeros((n_states, 2), np.int64)
     for s in range(n_states):
         for b in (0, 1):
             reg = ((s << 1) | b) & ((1 << _CONSTRAINT) - 1)
-            nxt[s, b] = reg & (n_states - 1)
             for k, g in enumerate(_GENERATORS):
                 outs[s, b, k] = 1.0 if bin(reg & g).count("1") & 1 else -1.0
-    return outs, nxt
+    return outs
 
 
 def _viterbi(soft: np.ndarray, n_bits: int) -> np.ndarray:
     """Soft-decision Viterbi decoding; ``soft`` holds one value per coded bit, positive meaning 1."""
-    outs, _ = _trellis()
+    outs = _trellis()
     n_states = outs.shape[0]
     ns = np.arange(n_states)
     b = ns & 1  # the input bit that leads into each state
@@ -277,7 +274,7 @@ class Embedder:
     def __call__(self, frame: np.ndarray) -> np.ndarray:
         """Return a marked copy of a uint8 H x W x 3 RGB frame (luma change only: the same value on R, G and B)."""
         h, w = frame.shape[:2]
-        small = texture_gain(frame, full_size=False)
+        small = texture_gain(frame)
         small *= 1.0 / max(float(np.sqrt(np.mean(small * small))), 1e-6)  # the rms change stays at ``strength``
         gain = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
         delta = cv2.multiply(self._pattern_for(h, w), gain)
@@ -287,12 +284,9 @@ class Embedder:
         return cv2.subtract(out, cv2.cvtColor(neg, cv2.COLOR_GRAY2RGB))
 
 
-def texture_gain(frame: np.ndarray, lo: float = 0.5, hi: float = 1.6, full_size: bool = True) -> np.ndarray:
-    """Per-pixel gain of the mark: higher where the picture is busy (masks it), lower on flat areas.
-
-    Computed on a 1/4-size luma (it only needs to be smooth), so it costs little; ``full_size=False`` returns it at
-    that size.
-    """
+def texture_gain(frame: np.ndarray, lo: float = 0.5, hi: float = 1.6) -> np.ndarray:
+    """Gain of the mark at 1/4 size (it only needs to be smooth, so it costs little): higher where the picture is
+    busy (masks it), lower on flat areas."""
     h, w = frame.shape[:2]
     small = cv2.resize(frame, (max(1, w // 4), max(1, h // 4)), interpolation=cv2.INTER_AREA)
     y = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32)
@@ -300,8 +294,7 @@ def texture_gain(frame: np.ndarray, lo: float = 0.5, hi: float = 1.6, full_size:
     var = cv2.blur(y * y, (3, 3)) - mu * mu
     sd = np.sqrt(np.maximum(var, 0.0))
     gain = np.clip((sd + 2.0) / 6.0, lo, hi)
-    gain = cv2.GaussianBlur(gain, (0, 0), 1.0)
-    return cv2.resize(gain, (w, h), interpolation=cv2.INTER_LINEAR) if full_size else gain
+    return cv2.GaussianBlur(gain, (0, 0), 1.0)
 
 
 # --------------------------------------------------------------------------------------------------- detection
@@ -374,8 +367,7 @@ def _fold(residual: np.ndarray, scale: float) -> np.ndarray:
     """Resample so a tile is TILE px again, and fold every tile position onto one tile (mean per pixel)."""
     h, w = residual.shape
     nh, nw = max(8, round(h / scale)), max(8, round(w / scale))
-    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    img = cv2.resize(residual, (nw, nh), interpolation=cv2.INTER_LINEAR if scale >= 1 else interp)
+    img = cv2.resize(residual, (nw, nh), interpolation=cv2.INTER_LINEAR)
     ph, pw = -(-nh // TILE) * TILE, -(-nw // TILE) * TILE
     pad = np.zeros((ph, pw), np.float32)
     cnt = np.zeros((ph, pw), np.float32)
@@ -466,8 +458,8 @@ def detect_residual(residual: np.ndarray, key: str | None = None, frames: int = 
     # undo the cyclic shift of the tile origin (found to the pixel)
     k = np.fft.fftfreq(TILE) * TILE
     phase = np.exp(2j * np.pi * (k[None, :] * dx + k[:, None] * dy) / TILE)
-    amps = _read_carriers(_layout(key), spec * phase)
     layout = _layout(key)
+    amps = _read_carriers(layout, spec * phase)
     data = amps[layout.n_pilot:] * layout.sign[layout.n_pilot:]
     n_coded = 2 * (PAYLOAD_BITS + CRC_BITS + _CONSTRAINT - 1)
     soft = np.zeros(n_coded)
@@ -502,8 +494,3 @@ def detect_frames(frames: Iterable[np.ndarray], key: str | None = None, max_fram
 def psnr_of_mark(frame: np.ndarray, marked: np.ndarray) -> float:
     mse = float(np.mean((frame.astype(np.float64) - marked.astype(np.float64)) ** 2))
     return float("inf") if mse == 0 else 10.0 * math.log10(255.0 ** 2 / mse)
-
-
-def key_from_env(key: str | None = None) -> str:
-    """The watermark key: the one given, else $SYNTHVID_WATERMARK_KEY, else the public default."""
-    return key or os.environ.get("SYNTHVID_WATERMARK_KEY") or DEFAULT_KEY
