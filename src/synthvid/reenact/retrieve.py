@@ -94,9 +94,7 @@ class PartBank:
         self.frames.append(index)
         self._stacked = {}
 
-    def query(self, part: str, frontal: np.ndarray, current: int | None = None) -> int:
-        """Index of the best crop for ``part`` shaped as in ``frontal``, continuing the previous pick when close;
-        ``current``: frame index being rendered (its own crop is preferred, as pasting it changes nothing)."""
+    def _costs(self, part: str, frontal: np.ndarray, current: int | None) -> np.ndarray:
         if part not in self._stacked:
             self._stacked[part] = np.stack(self._shapes[part])
         d = ((self._stacked[part] - shape_descriptor(frontal, PARTS[part])) ** 2).sum(1)
@@ -110,8 +108,35 @@ class PartBank:
             cost = cost + jump
         if current in self._slot:
             cost[self._slot[current]] -= SWITCH_COST
-        self._prev[part] = int(np.argmin(cost))
+        return cost
+
+    def query(self, part: str, frontal: np.ndarray, current: int | None = None) -> int:
+        """Index of the best crop for ``part`` shaped as in ``frontal``, continuing the previous pick when close;
+        ``current``: frame index being rendered (its own crop is preferred, as pasting it changes nothing)."""
+        self._prev[part] = int(np.argmin(self._costs(part, frontal, current)))
         return self._prev[part]
+
+    def nearest(self, part: str, frontal: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``n`` best crops for ``part`` (indices, costs; best first), with the same temporal term as
+        :meth:`query` (the best one becomes the previous pick)."""
+        cost = self._costs(part, frontal, None)
+        n = min(n, len(cost))
+        idx = np.argpartition(cost, n - 1)[:n]
+        idx = idx[np.argsort(cost[idx])]
+        self._prev[part] = int(idx[0])
+        return idx, cost[idx]
+
+    def warp_patch(self, part: str, landmarks: np.ndarray, index: int,
+                   box: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """Crop ``index`` warped so its ``part`` lands where ``landmarks`` (image pixels) put it, over ``box``
+        (x0, y0, x1, y1): (patch, inside) where ``inside`` is 1 where the warp is defined."""
+        spec = PARTS[part]
+        pts = np.asarray(landmarks, dtype=np.float32)
+        dst = pts[list(spec.warp), :2].astype(np.float64)
+        src = self.points[index][list(spec.warp)].astype(np.float64)
+        # Map from output pixels into the crop; a 2-pixel node grid is exact enough for these small regions.
+        mx, my, inside = triangle_map(src, dst, box, 2)
+        return cv2.remap(self.crops[index], mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT), inside
 
     def paste(self, part: str, frame: Frame, landmarks: np.ndarray, index: int) -> Frame:
         """Blend crop ``index``'s ``part`` into ``frame`` where ``landmarks`` (image pixels) put it."""
@@ -119,8 +144,6 @@ class PartBank:
         pts = np.asarray(landmarks, dtype=np.float32)
         if part == "mouth" and L.mouth_opening(pts) < MIN_OPENING:
             return frame
-        dst = pts[list(spec.warp), :2].astype(np.float64)
-        src = self.points[index][list(spec.warp)].astype(np.float64)
         outline = pts[list(spec.outline), :2]
         width = float(np.ptp(outline[:, 0])) if part != "mouth" else float(
             np.linalg.norm(pts[L.MOUTH_RIGHT, :2] - pts[L.MOUTH_LEFT, :2]))
@@ -131,9 +154,7 @@ class PartBank:
         x1, y1 = min(int(hi[0]) + 1, w), min(int(hi[1]) + 1, h)
         if x1 - x0 < 3 or y1 - y0 < 3:
             return frame
-        # Map from output pixels into the crop; a 2-pixel node grid is exact enough for these small regions.
-        mx, my, inside = triangle_map(src, dst, (x0, y0, x1, y1), 2)
-        patch = cv2.remap(self.crops[index], mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        patch, inside = self.warp_patch(part, pts, index, (x0, y0, x1, y1))
         mask = polygon_mask(outline - (x0, y0), (y1 - y0, x1 - x0), convex=part != "mouth")
         scale = width * (L.mouth_opening(pts) if part == "mouth" else 1.0)
         grow = max(int(round(spec.grow * max(scale, 2.0))), 1)

@@ -1,0 +1,83 @@
+"""Mouth and jaw shape in the pose-free (frontal) face, and its PCA.
+
+The shape is the (x, y) of the 40 lip points and the 19 lower face-outline points of the frontal landmarks
+(canonical units: head pose and size are already removed). Speakers differ in where their mouth sits, so shapes
+are compared as offsets from the speaker's own mean shape.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from synthvid.face import landmarks as L
+
+JAW = (323, 361, 288, 397, 365, 379, 378, 400, 377, 152, 148, 176, 149, 150, 136, 172, 58, 132, 93)
+POINTS = tuple(L.LIPS_OUTER) + tuple(L.LIPS_INNER) + JAW
+LIP_COUNT = len(L.LIPS_OUTER) + len(L.LIPS_INNER)
+# positions inside POINTS of the points used for mouth opening and width
+_INNER_TOP = [POINTS.index(i) for i in (82, 13, 312)]
+_INNER_BOTTOM = [POINTS.index(i) for i in (87, 14, 317)]
+_CORNERS = [POINTS.index(L.MOUTH_RIGHT), POINTS.index(L.MOUTH_LEFT)]
+
+
+def mouth_shape(frontal: np.ndarray) -> np.ndarray:
+    """(..., 59, 2) lip and jaw points of frontal landmarks (..., 478, 2 or 3)."""
+    return np.asarray(frontal)[..., list(POINTS), :2].astype(np.float32)
+
+
+def opening(shape: np.ndarray) -> np.ndarray:
+    """Inner-lip gap over mouth width for (..., 59, 2) shapes."""
+    s = np.asarray(shape)
+    gap = np.linalg.norm(s[..., _INNER_TOP, :] - s[..., _INNER_BOTTOM, :], axis=-1).mean(-1)
+    return gap / np.maximum(width(s), 1e-6)
+
+
+def width(shape: np.ndarray) -> np.ndarray:
+    s = np.asarray(shape)
+    return np.linalg.norm(s[..., _CORNERS[0], :] - s[..., _CORNERS[1], :], axis=-1)
+
+
+def landmark_distance(pred: np.ndarray, real: np.ndarray, lips_only: bool = True) -> float:
+    """Mean point distance between (T, 59, 2) shapes, normalised by the real mouth width (LMD)."""
+    n = LIP_COUNT if lips_only else len(POINTS)
+    d = np.linalg.norm(np.asarray(pred)[:, :n] - np.asarray(real)[:, :n], axis=-1).mean(-1)
+    return float(np.mean(d / np.maximum(width(real), 1e-6)))
+
+
+@dataclasses.dataclass(frozen=True)
+class ShapePCA:
+    """Principal components of shape offsets; coefficients are scaled to unit variance."""
+
+    mean: np.ndarray  # (118,)
+    components: np.ndarray  # (K, 118), orthonormal rows
+    sd: np.ndarray  # (K,)
+
+    @classmethod
+    def fit(cls, offsets: np.ndarray, k: int, mean: np.ndarray | None = None) -> ShapePCA:
+        x = np.asarray(offsets, np.float64).reshape(len(offsets), -1)
+        mu = x.mean(0) if mean is None else np.asarray(mean, np.float64).reshape(-1)
+        _, s, vt = np.linalg.svd(x - mu, full_matrices=False)
+        k = min(k, len(s))
+        sd = np.maximum(s[:k] / np.sqrt(max(len(x) - 1, 1)), 1e-6)
+        return cls(mu.astype(np.float32), vt[:k].astype(np.float32), sd.astype(np.float32))
+
+    @property
+    def k(self) -> int:
+        return len(self.sd)
+
+    def encode(self, shapes: np.ndarray) -> np.ndarray:
+        x = np.asarray(shapes, np.float32).reshape(len(shapes), -1)
+        return ((x - self.mean) @ self.components.T) / self.sd
+
+    def decode(self, coefs: np.ndarray) -> np.ndarray:
+        c = np.asarray(coefs, np.float32)
+        return ((c * self.sd) @ self.components + self.mean).reshape(len(c), len(POINTS), 2)
+
+    def to_arrays(self, prefix: str) -> dict[str, np.ndarray]:
+        return {f"{prefix}_mean": self.mean, f"{prefix}_components": self.components, f"{prefix}_sd": self.sd}
+
+    @classmethod
+    def from_arrays(cls, d: dict[str, np.ndarray], prefix: str) -> ShapePCA:
+        return cls(*(np.asarray(d[f"{prefix}_{n}"], np.float32) for n in ("mean", "components", "sd")))

@@ -1,0 +1,150 @@
+"""Training the audio-to-mouth LSTM with the shared resumable loop: the speaker-generic model on many speakers'
+clips, and the person-specific stage that fine-tunes it on the target's own speech.
+
+Targets are the generic PCA coefficients of each clip's mouth-shape offsets from its own mean shape, so speakers
+with different mouths share one output space. Windows of ``window`` frames are drawn at random (clips weighted by
+length); the loss is the mean squared coefficient error plus the error of their frame-to-frame change (so the
+mouth moves as briskly as the real one instead of averaging into a mumble). Frames without a tracked face are
+masked out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+
+from synthvid.config import Config, option
+from synthvid.errors import InputError
+from synthvid.lipsync.data import ClipData
+from synthvid.lipsync.shape import ShapePCA, opening
+from synthvid.models.audio2mouth import ARCH, Audio2Mouth, Audio2MouthConfig
+from synthvid.train.loop import numpy_rng_state, restore_numpy_rng
+from synthvid.types import Frame
+
+
+@dataclasses.dataclass(frozen=True)
+class Audio2MouthTrainConfig(Config):
+    """How the audio-to-mouth network is trained (not saved as architecture)."""
+
+    batch: int = option(16, "windows per step")
+    window: int = option(90, "frames per training window")
+    lr: float = option(2e-3, "Adam learning rate")
+    velocity_weight: float = option(1.0, "weight of the frame-to-frame change loss")
+    feature_noise: float = option(0.3, "std of Gaussian noise added to the normalised speech features")
+
+
+def fit_generic_pca(clips: Sequence[ClipData], k: int) -> ShapePCA:
+    offsets = np.concatenate([c.offsets()[c.found] for c in clips])
+    return ShapePCA.fit(offsets, k, mean=np.zeros(offsets.shape[1:], np.float32).reshape(-1))
+
+
+class Audio2MouthTask:
+    arch = ARCH
+
+    def __init__(self, clips: Sequence[ClipData], model: Audio2Mouth, cfg: Audio2MouthTrainConfig,
+                 seed: int = 0) -> None:
+        if not clips:
+            raise InputError("no clips to train on")
+        self.model, self.cfg = model, cfg
+        self.images_per_step = cfg.batch * cfg.window  # "images" = frames here
+        pca = model.pca
+        self.data = []
+        for c in clips:
+            y = pca.encode(c.offsets()).astype(np.float32)
+            self.data.append((c.features.astype(np.float32), y, c.found.astype(np.float32), c.fps))
+        lengths = np.array([len(c) for c in clips], np.float64)
+        self.weights = lengths / lengths.sum()
+        self.opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        self.rng = np.random.default_rng(seed)
+        self.preview_clip = clips[0]
+        # Components matter as much as the shape variance they carry: unit-variance coefficients would otherwise
+        # give the 16th (mostly tracking noise) the weight of the first (mouth opening).
+        var = torch.from_numpy(pca.sd.astype(np.float32)) ** 2
+        self.component_weight = (var / var.mean()).to(model.pca_sd.device)
+
+    def config_dict(self) -> dict[str, Any]:
+        return self.model.cfg.to_dict()
+
+    def modules(self) -> dict[str, torch.nn.Module]:
+        return {"audio2mouth": self.model}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"adam": self.opt}
+
+    def rng_state(self) -> dict[str, Any]:
+        return {"numpy": numpy_rng_state(self.rng)}
+
+    def set_rng_state(self, state: dict[str, Any]) -> None:
+        self.rng = restore_numpy_rng(state["numpy"])
+
+    def _batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
+        w, k = self.cfg.window, self.model.cfg.components
+        xs, ys, ms = [], [], []
+        d = 0
+        for _ in range(self.cfg.batch):
+            x, y, m, fps = self.data[self.rng.choice(len(self.data), p=self.weights)]
+            d = self.model.delay(fps)  # clips at 25 and 30 fps: the delay differs by a frame at most
+            s = int(self.rng.integers(0, max(len(x) - w, 0) + 1))
+            xi = np.zeros((w + d, x.shape[1]), np.float32)
+            seg = x[s: s + w + d]
+            xi[: len(seg)] = seg
+            yi, mi = np.zeros((w, k), np.float32), np.zeros(w, np.float32)
+            n = len(y[s: s + w])
+            yi[:n], mi[:n] = y[s: s + w], m[s: s + w]
+            xs.append(xi[: w + d])
+            ys.append(yi)
+            ms.append(mi)
+        # one delay per batch (the most common clip rate decides): pad/crop inputs to w + d
+        xs = [np.pad(xi, ((0, max(w + d - len(xi), 0)), (0, 0)))[: w + d] for xi in xs]
+        x = torch.from_numpy(np.stack(xs))
+        x = x + self.cfg.feature_noise * torch.randn_like(x)
+        return x, torch.from_numpy(np.stack(ys)), torch.from_numpy(np.stack(ms)), d
+
+    def train_step(self, step: int, sync: Any) -> dict[str, float]:
+        self.model.train()
+        x, y, m, d = self._batch()
+        dev = self.model.pca_sd.device
+        x, y, m = x.to(dev), y.to(dev), m.to(dev)
+        out = self.model(x)[:, d:]
+        w = self.component_weight
+        err = ((out - y) ** 2 * w).mean(-1)
+        coef = (err * m).sum() / m.sum().clamp(min=1)
+        vm = m[:, 1:] * m[:, :-1]
+        verr = (((out[:, 1:] - out[:, :-1]) - (y[:, 1:] - y[:, :-1])) ** 2 * w).mean(-1)
+        vel = (verr * vm).sum() / vm.sum().clamp(min=1)
+        loss = coef + self.cfg.velocity_weight * vel
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        sync(self.model.parameters())
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+        self.opt.step()
+        return {"total": loss.item(), "coef": coef.item(), "velocity": vel.item()}
+
+    def preview(self) -> Frame:
+        """Mouth opening over time of the first clip: real (green) and predicted (red)."""
+        c = self.preview_clip
+        pred = c.mean_shape() + self.model.offsets(c.features, c.fps)
+        return opening_plot(opening(c.shapes), opening(pred))
+
+
+def opening_plot(real: np.ndarray, pred: np.ndarray, height: int = 160, max_frames: int = 600) -> Frame:
+    """Two mouth-opening curves as an image (real green, predicted red)."""
+    n = min(len(real), max_frames)
+    img = np.full((height, max(n, 2) * 2, 3), 255, np.uint8)
+    top = max(float(np.max(real[:n])), float(np.max(pred[:n])), 1e-3)
+    for curve, colour in ((real, (0, 150, 0)), (pred, (210, 0, 0))):
+        ys = height - 5 - (np.clip(curve[:n], 0, None) / top * (height - 10))
+        pts = np.stack([np.arange(n) * 2, ys], 1).astype(np.int32)
+        cv2.polylines(img, [pts], False, colour, 1, cv2.LINE_AA)
+    return img
+
+
+def new_model(cfg: Audio2MouthConfig, pca: ShapePCA) -> Audio2Mouth:
+    model = Audio2Mouth(cfg)
+    model.set_pca(pca)
+    return model

@@ -1,0 +1,235 @@
+"""Lip sync from audio or text (Synthesizing Obama / Neural Voice Puppetry): a target talking-head video made to
+say new speech. Only the mouth region is synthesised; head, body and background come from the target footage.
+
+1. The target is tracked (478 landmarks, head pose, the pose-free face) and its frames kept for re-timing and
+   for mouth texture.
+2. The new speech (a file, or text spoken by espeak-ng) becomes MFCC features at the target's frame rate, and the
+   audio-to-mouth LSTM predicts lip and jaw shapes (the generic model, or a person-specific one from
+   ``synthvid lipsync train``), added to the target's own mean mouth.
+3. Target frames are re-timed to the speech's length (:mod:`synthvid.lipsync.retime`); in each, the lips and jaw
+   line are warped to the predicted shape, the mouth is re-synthesised from the target's frames with that shape
+   (:mod:`synthvid.lipsync.texture`), and blended in. The output carries the new audio.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from synthvid.config import Config, option
+from synthvid.errors import InputError, NoFaceError
+from synthvid.io.audio import SPEECH_RATE, read_audio, write_wav
+from synthvid.io.files import check_input_file, check_output_path
+from synthvid.io.output import Stamp, VideoOutput, write_image
+from synthvid.io.threaded import BackgroundWriter, prefetch
+from synthvid.io.video import VIDEO_SUFFIXES, VideoReader, probe_video
+from synthvid.lipsync.features import speech_activity, speech_features, voiced_mask
+from synthvid.lipsync.model import LipSyncModel
+from synthvid.lipsync.retime import MODES, retime
+from synthvid.lipsync.shape import POINTS, mouth_shape
+from synthvid.lipsync.texture import MouthSynthesizer
+from synthvid.progress import progress
+from synthvid.reenact.motion import FaceFollower, FaceState, Motion, motion_from
+from synthvid.reenact.render import rerender
+from synthvid.reenact.retrieve import PartBank
+from synthvid.types import Frame
+from synthvid.viz import image_grid, label
+
+MEMORY_BUDGET = 1.5e9  # bytes of target frames kept in memory; longer targets use their first part
+MIN_MOUTH_FRAMES = 10
+
+
+@dataclasses.dataclass(frozen=True)
+class LipSyncConfig(Config):
+    """How new speech is put into a target video."""
+
+    candidates: int = option(5, "target frames whose mouths are combined (weighted median) per output frame")
+    sharpen: float = option(0.7, "teeth sharpening: share of the best candidate's fine detail added back")
+    retime: str = option("pingpong", "re-timing of the target footage to the speech's length", choices=MODES)
+    hold_silence: float = option(1.0, "seconds of silence after which the head is held still (0: never)")
+    person: str = option("off", "without --model: fit the person-specific map on the target's own speech "
+                         "(auto: when it has 10 s or more of speech)", choices=("off", "auto"))
+    voice: str = option("en-us", "espeak-ng voice for --text")
+    words_per_minute: int = option(160, "speaking rate for --text")
+    max_seconds: float = option(600.0, "longest speech accepted, in seconds")
+    crf: int = option(18, "H.264 quality of the output (lower = better, larger)")
+
+
+@dataclasses.dataclass
+class LipSyncReport:
+    output: Path
+    frames: int
+    seconds: float
+    speech_seconds: float
+    held_frames: int
+    notes: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def fps(self) -> float:
+        return self.frames / max(self.seconds, 1e-9)
+
+    def summary(self) -> str:
+        tail = "; " + "; ".join(self.notes) if self.notes else ""
+        held = f", head held still for {self.held_frames} frames of silence" if self.held_frames else ""
+        return (f"wrote {self.output}: {self.frames} frames for {self.speech_seconds:.1f} s of speech "
+                f"({self.fps:.1f} fps{held}){tail}")
+
+
+@dataclasses.dataclass
+class Target:
+    """A tracked target video held in memory."""
+
+    path: Path
+    fps: float
+    fps_fraction: object
+    size: tuple[int, int]
+    frames: list[Frame]
+    motion: Motion
+    bank: PartBank
+    notes: list[str]
+
+    def mean_shape(self) -> np.ndarray:
+        found = self.motion.found
+        return mouth_shape(self.motion.frontal()[found]).mean(0)
+
+
+def load_target(path: str | os.PathLike, quiet: bool = True) -> Target:
+    """Track a target video, keeping its frames (up to :data:`MEMORY_BUDGET`) and a bank of its mouths."""
+    src = check_input_file(path, "target video")
+    info = probe_video(src)
+    limit = max(int(MEMORY_BUDGET // max(info.width * info.height * 3, 1)), 1)
+    count = min(info.frame_count, limit) if info.frame_count else limit
+    frames: list[Frame] = []
+    states: list[FaceState | None] = []
+    bank = PartBank()
+    bar = progress(total=count, desc=f"tracking {src.name}", unit="frame", quiet=quiet)
+    with FaceFollower(info.fps) as follow, VideoReader(src, end=count) as reader:
+        for i, frame in enumerate(prefetch(reader)):
+            if i >= count:
+                break
+            seen = follow(frame)
+            st = None if seen is None else FaceState.of(*seen)
+            states.append(st)
+            frames.append(frame)
+            if st is not None:
+                bank.add(frame, st.landmarks, st.frontal, i)
+            bar.update(1)
+    bar.close()
+    motion = motion_from(states, info.fps, (info.width, info.height), src.name)
+    if int(motion.found.sum()) < MIN_MOUTH_FRAMES:
+        raise NoFaceError(f"{src.name} has only {int(motion.found.sum())} frames with a usable face; "
+                          f"lip sync needs at least {MIN_MOUTH_FRAMES}")
+    notes = []
+    if info.frame_count > count:
+        notes.append(f"only the first {count} of {info.frame_count} target frames were used (memory)")
+    if motion.missing:
+        notes.append(f"{motion.missing} target frames had no face and are not used")
+    return Target(src, info.fps, info.fps_fraction, (info.width, info.height), frames, motion, bank, notes)
+
+
+def _speech(audio: str | os.PathLike | None, text: str | None, cfg: LipSyncConfig,
+            scratch: Path) -> tuple[np.ndarray, Path, str]:
+    """(16-kHz samples, file to mux, description) of the new speech."""
+    if (audio is None) == (text is None):
+        raise InputError("give exactly one of --audio FILE or --text \"...\"")
+    if text is not None:
+        from synthvid.lipsync.tts import speak  # noqa: PLC0415
+
+        samples, rate = speak(text, cfg.voice, cfg.words_per_minute)
+        wav = write_wav(scratch / "speech.wav", samples, rate)
+        return read_audio(wav), wav, "text"
+    src = check_input_file(audio, "audio")
+    samples = read_audio(src, max_seconds=cfg.max_seconds + 1)
+    if len(samples) > cfg.max_seconds * SPEECH_RATE:
+        raise InputError(f"{src.name} is longer than {cfg.max_seconds:.0f} s (raise --max-seconds to allow it)")
+    return samples, src, src.name
+
+
+def lipsync(target: str | os.PathLike, output: str | os.PathLike, *, audio: str | os.PathLike | None = None,
+            text: str | None = None, model: str | os.PathLike | None = None, config: LipSyncConfig | None = None,
+            preview: str | os.PathLike | None = None, quiet: bool = False) -> LipSyncReport:
+    """Make ``target`` (a talking-head video) say ``audio`` (any media file with sound) or ``text``.
+
+    ``model``: a folder from :func:`train` (person-specific); default: the generic model shipped with synthvid.
+    The output lasts as long as the speech and carries it as its sound track.
+    """
+    cfg = config or LipSyncConfig()
+    t0 = time.monotonic()
+    out_path = check_output_path(output, VIDEO_SUFFIXES)
+    check_input_file(target, "target video")
+    net = LipSyncModel.load(model) if model is not None else LipSyncModel.generic()
+    scratch = Path(tempfile.mkdtemp(prefix="synthvid-lipsync-"))
+    try:
+        samples, mux_from, what = _speech(audio, text, cfg, scratch)
+        if not voiced_mask(samples).any():
+            raise InputError(f"no speech found in {what} (it is silent or only noise)")
+        tgt = load_target(target, quiet)
+        notes = list(tgt.notes)
+        if model is None and cfg.person == "auto":
+            notes.append(_fit_on_target(net, tgt))
+        fps = tgt.fps
+        n_out = max(int(round(len(samples) / SPEECH_RATE * fps)), 1)
+        feats = speech_features(samples, fps, n_out)
+        activity = speech_activity(samples, fps, n_out)
+        shapes = net.shapes(feats, fps, tgt.mean_shape())
+        usable = np.flatnonzero(tgt.motion.found)
+        head = np.linalg.norm(np.diff(np.stack([s.pose.as_vector()[4:] for s in tgt.motion.states]), axis=0), axis=1)
+        order = retime(n_out, len(usable), activity, fps, cfg.retime, cfg.hold_silence if cfg.hold_silence > 0
+                       else 1e9, np.r_[0.0, head][usable])
+        held = int(np.sum(np.diff(order) == 0))
+        synth = MouthSynthesizer(tgt.bank, cfg.candidates, cfg.sharpen)
+        stamp = Stamp("lipsync", cfg.to_dict(), inputs=tuple(str(p) for p in (tgt.path, mux_from)))
+        shots_at = set(np.linspace(0, n_out - 1, min(4, n_out)).round().astype(int).tolist()) if preview else set()
+        shots: list[tuple[Frame, Frame]] = []
+        w, h = tgt.size
+        bar = progress(total=n_out, desc="lip sync", unit="frame", quiet=quiet)
+        with VideoOutput(out_path, stamp, fps=tgt.fps_fraction, width=w, height=h, audio_from=mux_from,
+                         audio_end=n_out / fps, crf=cfg.crf) as out:
+            with BackgroundWriter(out.write) as sink:
+                for t in range(n_out):
+                    r = int(usable[order[t]])
+                    result = render_frame(tgt.frames[r], tgt.motion.states[r], shapes[t], synth)
+                    sink.put(result)
+                    if t in shots_at:
+                        shots.append((tgt.frames[r], result))
+                    bar.update(1)
+            frames = out.frames_written
+        bar.close()
+        if preview and shots:
+            grid = image_grid([[label(a, "target"), label(b, "lip sync")] for a, b in shots])
+            write_image(preview, grid, Stamp("lipsync.preview", cfg.to_dict(), inputs=(str(tgt.path),)))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return LipSyncReport(out_path, frames, time.monotonic() - t0, len(samples) / SPEECH_RATE, held, notes)
+
+
+def render_frame(frame: Frame, state: FaceState, shape: np.ndarray, synth: MouthSynthesizer) -> Frame:
+    """``frame`` with its lips and jaw moved to ``shape`` (59 x 2, frontal) and the mouth re-synthesised."""
+    frontal = state.frontal.copy()
+    frontal[list(POINTS), :2] = shape
+    r = rerender(frame, state.landmarks, state.pose, frontal, state.pose, mouth="none")
+    return synth(r.frame, r.landmarks, frontal)
+
+
+def _fit_on_target(net: LipSyncModel, tgt: Target) -> str:
+    from synthvid.lipsync.data import ClipData  # noqa: PLC0415
+
+    try:
+        samples = read_audio(tgt.path)
+    except InputError:
+        return "target has no sound: person-specific map not fitted"
+    if voiced_mask(samples).mean() * len(samples) / SPEECH_RATE < 10:
+        return "target has under 10 s of speech: person-specific map not fitted"
+    n = len(tgt.motion)
+    clip = ClipData(tgt.path.name, tgt.fps, speech_features(samples, tgt.fps, n),
+                    mouth_shape(tgt.motion.frontal()), tgt.motion.found.copy(),
+                    speech_activity(samples, tgt.fps, n), None)  # type: ignore[arg-type]
+    net.fit_person([clip])
+    return "person-specific map fitted on the target's own speech"
