@@ -97,6 +97,37 @@ def _cmd_reenact_stream(args: argparse.Namespace) -> None:
                          max_frames=args.max_frames, quiet=args.quiet).summary())
 
 
+def _cmd_lipsync(args: argparse.Namespace) -> None:
+    from synthvid.pipelines.lip_sync import LipSyncConfig, LipSyncTrainConfig, lipsync, train  # noqa: PLC0415
+
+    if args.target[0] == "train":
+        if len(args.target) < 2:
+            raise InputError("lipsync train needs at least one target video")
+        if args.audio or args.text or args.model:
+            raise InputError("lipsync train takes videos only (no --audio, --text or --model)")
+        from synthvid.train.loop import LoopConfig  # noqa: PLC0415
+
+        loop = LoopConfig(steps=args.steps if args.steps or args.minutes else 200, minutes=args.minutes or 0.0)
+        s = train(args.target[1:], args.output, loop, config_from_args(LipSyncTrainConfig, args), quiet=args.quiet)
+        print(f"done: step {s.step}; person-specific lip-sync model in {args.output}")
+        return
+    if len(args.target) != 1:
+        raise InputError("give one target video (or `lipsync train VIDEO... -o DIR`)")
+    report = lipsync(args.target[0], args.output, audio=args.audio, text=args.text, model=args.model,
+                     config=config_from_args(LipSyncConfig, args), preview=args.preview, quiet=args.quiet)
+    print(report.summary())
+
+
+def _cmd_sync_check(args: argparse.Namespace) -> None:
+    from synthvid.lipsync.sync import shift_audio, sync_check  # noqa: PLC0415
+
+    result = sync_check(args.video, max_offset=args.max_offset, quiet=args.quiet)
+    print(result.summary())
+    if args.fix:
+        out = shift_audio(args.video, args.fix, result.offset, quiet=args.quiet)
+        print(f"wrote {out} with the audio moved {result.offset:+d} frames")
+
+
 def _cmd_verify(args: argparse.Namespace) -> int:
     from synthvid.provenance.verify import verify  # noqa: PLC0415
 
@@ -106,7 +137,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from synthvid.pipelines.configs import CONVERT, EXTRACT, LOOP, MODEL, REENACT, TRAIN  # noqa: PLC0415
+    from synthvid.pipelines.configs import CONVERT, EXTRACT, LIPSYNC, LIPSYNC_TRAIN, LOOP, MODEL, REENACT, TRAIN  # noqa: PLC0415
 
     parser = argparse.ArgumentParser(prog="synthvid", description="Synthetic video toolkit (every output is "
                                      "marked as synthetic).")
@@ -174,6 +205,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="output video (.mp4, .mov, .mkv)")
     p.add_argument("--max-frames", type=int, default=0, help="stop after this many frames (0: until the input ends)")
     add_config_arguments(p, REENACT)
+
+    p = command(sub, "lipsync", _cmd_lipsync, "make a target talking-head video say new speech (--audio FILE or "
+                "--text); `synthvid lipsync train VIDEO... -o DIR` fits a person-specific model")
+    p.add_argument("target", nargs="+", metavar="TARGET_VIDEO", help="target video (or: train VIDEO...)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="output video, or the model folder for train")
+    p.add_argument("--audio", metavar="FILE", help="speech: any audio or video file with sound (resampled)")
+    p.add_argument("--text", metavar="TEXT", help="speech: text spoken by espeak-ng")
+    p.add_argument("--model", metavar="DIR", help="person-specific model from `lipsync train` (default: generic)")
+    p.add_argument("--preview", metavar="PNG", help="also write a strip: target frame | lip-synced frame")
+    p.add_argument("--steps", type=int, default=0, help="train: fine-tuning steps in total (default: 200)")
+    p.add_argument("--minutes", type=float, default=None, help="train: fine-tuning minutes in total")
+    add_config_arguments(p, LIPSYNC)
+    add_config_arguments(p, LIPSYNC_TRAIN)
+
+    p = command(sub, "sync-check", _cmd_sync_check, "estimate the audio/video offset of a talking-head video "
+                "(and fix it with --fix OUT)")
+    p.add_argument("video", metavar="VIDEO")
+    p.add_argument("--max-offset", type=int, default=15, help="largest offset searched, in frames (default: 15)")
+    p.add_argument("--fix", metavar="OUT", help="write a copy with the audio shifted into sync")
 
     p = command(sub, "demo", _cmd_demo, "run the main job on built-in media (no download): the public-domain "
                 "astronaut portrait (and Grace Hopper's) animated by a built-in performance; --job swap runs the "

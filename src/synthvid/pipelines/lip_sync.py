@@ -233,3 +233,48 @@ def _fit_on_target(net: LipSyncModel, tgt: Target) -> str:
                     speech_activity(samples, tgt.fps, n), None)  # type: ignore[arg-type]
     net.fit_person([clip])
     return "person-specific map fitted on the target's own speech"
+
+
+@dataclasses.dataclass(frozen=True)
+class LipSyncTrainConfig(Config):
+    """How the person-specific stage is fitted (``synthvid lipsync train``)."""
+
+    lr: float = option(5e-4, "fine-tuning learning rate (the generic model's weights are the start)")
+    ridge: str = option("on", "also fit the ridge map from the network's output to this person's mouth offsets",
+                        choices=("on", "off"))
+
+
+def train(targets: Sequence[str | os.PathLike], out_dir: str | os.PathLike, loop: object | None = None,
+          config: LipSyncTrainConfig | None = None, quiet: bool = False) -> object:
+    """Fit the person-specific stage on ``targets`` (videos of the target person speaking) into ``out_dir``.
+
+    Starts from the shipped generic network, fine-tunes it with the shared resumable loop (re-running resumes),
+    then fits the person's mean mouth shape and the ridge map (``person.npz``).
+    """
+    from synthvid.lipsync.data import load_clip  # noqa: PLC0415
+    from synthvid.lipsync.model import generic_network  # noqa: PLC0415
+    from synthvid.lipsync.train import Audio2MouthTask, Audio2MouthTrainConfig, new_model  # noqa: PLC0415
+    from synthvid.train.loop import LoopConfig, train as run_loop  # noqa: PLC0415
+
+    cfg = config or LipSyncTrainConfig()
+    loop_cfg = loop if loop is not None else LoopConfig(steps=200)
+    if not targets:
+        raise InputError("give at least one target video")
+    clips = [load_clip(t, quiet=quiet) for t in targets]
+    base = generic_network()
+    net = new_model(base.cfg, base.pca)
+    net.load_state_dict(base.state_dict())
+    task = Audio2MouthTask(clips, net, Audio2MouthTrainConfig(lr=cfg.lr), seed=getattr(loop_cfg, "seed", 0))
+    summary = run_loop(task, out_dir, loop_cfg, quiet=quiet)  # type: ignore[arg-type]
+    model = LipSyncModel(net)
+    model.fit_person(clips)
+    if cfg.ridge == "off":
+        k = net.cfg.components
+        ridge = np.zeros_like(model.ridge)
+        # identity map from the centre frame's coefficients to the offsets they decode to
+        centre = slice(2 * k, 3 * k)
+        ridge[centre] = (net.pca.components * net.pca.sd[:, None])
+        ridge[-1] = net.pca.mean
+        model.ridge = ridge
+    model.save_person(out_dir)
+    return summary
