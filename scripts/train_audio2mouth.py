@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from synthvid.lipsync.data import load_clip
-from synthvid.lipsync.train import Audio2MouthTask, Audio2MouthTrainConfig, fit_generic_pca, new_model
+from synthvid.lipsync.training import Audio2MouthTask, Audio2MouthTrainConfig, fit_generic_pca, new_model
 from synthvid.models.audio2mouth import ARCH, Audio2MouthConfig
 from synthvid.train.checkpoint import load_checkpoint, save_checkpoint
 from synthvid.train.loop import LoopConfig, train

@@ -253,7 +253,7 @@ def train(targets: Sequence[str | os.PathLike], out_dir: str | os.PathLike, loop
     """
     from synthvid.lipsync.data import load_clip  # noqa: PLC0415
     from synthvid.lipsync.model import generic_network  # noqa: PLC0415
-    from synthvid.lipsync.train import Audio2MouthTask, Audio2MouthTrainConfig, new_model  # noqa: PLC0415
+    from synthvid.lipsync.training import Audio2MouthTask, Audio2MouthTrainConfig, new_model  # noqa: PLC0415
     from synthvid.train.loop import LoopConfig, train as run_loop  # noqa: PLC0415
 
     cfg = config or LipSyncTrainConfig()

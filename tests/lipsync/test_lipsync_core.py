@@ -1,0 +1,157 @@
+"""Lip-sync building blocks: audio reading, speech features, mouth shapes and PCA, re-timing, the audio-to-mouth
+network and its person-specific map, texture median, text to speech, and the sync estimator's lag convention."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from synthvid.errors import CheckpointError, InputError
+from synthvid.io.audio import read_audio, write_wav
+from synthvid.lipsync import features as F
+from synthvid.lipsync.data import ClipData
+from synthvid.lipsync.model import LipSyncModel, generic_network
+from synthvid.lipsync.retime import retime
+from synthvid.lipsync.shape import POINTS, ShapePCA, landmark_distance, mouth_shape, opening
+from synthvid.lipsync.sync import _lagged_corr, estimate_offset
+from synthvid.lipsync.texture import weighted_median
+from synthvid.models.audio2mouth import Audio2Mouth, Audio2MouthConfig
+
+
+def syllables(seconds: float, rate: int = 16000, seed: int = 0) -> np.ndarray:
+    """A voiced tone switched on and off at about 4 Hz over a faint noise floor."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * rate)) / rate
+    env = (np.sin(2 * np.pi * 4 * t) > 0).astype(np.float32)
+    return (0.3 * env * np.sin(2 * np.pi * 180 * t) + 0.002 * rng.normal(size=t.size)).astype(np.float32)
+
+
+def test_read_audio_resamples_to_16k(tmp_path):
+    x = syllables(1.0, rate=44100)
+    wav = write_wav(tmp_path / "a.wav", x, 44100)
+    y = read_audio(wav)
+    assert y.dtype == np.float32 and abs(len(y) - 16000) < 200
+    assert read_audio(wav, max_seconds=0.5).size == 8000
+
+
+def test_read_audio_rejects_non_audio(tmp_path):
+    bad = tmp_path / "x.wav"
+    bad.write_bytes(b"not audio at all" * 10)
+    with pytest.raises(InputError, match="x.wav"):
+        read_audio(bad)
+    with pytest.raises(InputError, match="not found|does not exist|no such"):
+        read_audio(tmp_path / "missing.wav")
+
+
+def test_features_shape_and_voicing():
+    x = syllables(2.0)
+    f = F.speech_features(x, 25.0)
+    assert f.shape == (50, F.DIM) and np.isfinite(f).all()
+    act = F.speech_activity(x, 25.0, 50)
+    assert 0.3 < act.mean() < 0.7  # on half the time
+    assert not F.voiced_mask(np.zeros(16000, np.float32)).any()
+    noise = np.random.default_rng(1).normal(0, 0.05, 32000).astype(np.float32)
+    assert F.voiced_mask(noise).mean() < 0.2
+
+
+def test_shape_pca_round_trip_and_measures():
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(len(POINTS), 2)).astype(np.float32)
+    direction = rng.normal(size=(len(POINTS), 2)).astype(np.float32)
+    shapes = base + rng.normal(size=(40, 1, 1)).astype(np.float32) * direction
+    pca = ShapePCA.fit(shapes, 3)
+    assert np.allclose(pca.decode(pca.encode(shapes)), shapes, atol=1e-4)
+    c = pca.encode(shapes)
+    assert abs(float(c[:, 0].std()) - 1.0) < 0.05  # unit variance along the only real direction
+    assert landmark_distance(shapes, shapes) == 0.0
+    from synthvid.face.canonical import canonical_face
+    from synthvid.face.landmarks import mouth_opening
+    c = canonical_face()
+    assert opening(mouth_shape(c[None]))[0] == pytest.approx(mouth_opening(c), rel=1e-4)  # same measure
+
+
+def test_retime_modes_and_silence_hold():
+    assert retime(7, 4).tolist() == [0, 1, 2, 3, 2, 1, 0]
+    assert retime(6, 4, mode="loop").tolist() == [0, 1, 2, 3, 0, 1]
+    act = np.ones(30)
+    act[5:25] = 0  # 2 s of silence at 10 fps
+    idx = retime(30, 100, act, fps=10, hold_silence_s=1.0)
+    assert len(set(idx[8:22].tolist())) == 1  # held still
+    assert idx[-1] > idx[10]  # and moving again afterwards
+    pick = retime(25, 10, None, 2.0, "pick", head_motion=np.r_[np.ones(5), np.zeros(4), np.ones(1)])
+    assert pick[:10].tolist() == list(range(10)) and set(pick[10:].tolist()) <= {5, 6, 7, 8}
+    with pytest.raises(InputError):
+        retime(5, 5, mode="shuffle")
+
+
+def test_network_delay_alignment():
+    torch.manual_seed(0)
+    net = Audio2Mouth(Audio2MouthConfig(hidden=8, components=4))
+    x = np.random.default_rng(0).normal(size=(37, F.DIM)).astype(np.float32)
+    y = net.predict(x, 25.0)
+    assert y.shape == (37, 4) and net.delay(25.0) == 5
+    # the output for frame t has heard exactly `delay` frames past t
+    x2 = x.copy()
+    x2[20:] += 5.0
+    y2 = net.predict(x2, 25.0)
+    assert np.allclose(y[:15], y2[:15], atol=1e-6) and not np.allclose(y[15], y2[15])
+
+
+def test_shipped_generic_network_loads_safely():
+    net = generic_network()
+    assert net.pca.k == net.cfg.components
+    out = net.offsets(np.zeros((10, F.DIM), np.float32), 25.0)
+    assert out.shape == (10, len(POINTS), 2) and np.isfinite(out).all()
+
+
+def test_person_map_fits_and_round_trips(tmp_path):
+    net = generic_network()
+    rng = np.random.default_rng(0)
+    feats = rng.normal(size=(200, F.DIM)).astype(np.float32)
+    coefs = net.predict(feats, 25.0)
+    truth = net.pca.decode(coefs) * 1.7  # this person opens 1.7x wider than the generic model says
+    mean = rng.normal(size=(len(POINTS), 2)).astype(np.float32)
+    clip = ClipData("t", 25.0, feats, mean + truth, np.ones(200, bool), np.ones(200, np.float32), None)
+    model = LipSyncModel(net)
+    model.fit_person([clip])
+    got = model.shapes(feats, 25.0)
+    generic = mean + net.pca.decode(coefs)
+    assert landmark_distance(got, clip.shapes, lips_only=False) < 0.3 * landmark_distance(generic, clip.shapes,
+                                                                                            lips_only=False)
+    model.save_person(tmp_path)
+    (tmp_path / "checkpoint.pt").write_bytes(b"")  # no network saved here: loading must refuse, not crash
+    with pytest.raises(CheckpointError):
+        LipSyncModel.load(tmp_path)
+
+
+def test_weighted_median():
+    stack = np.array([[1, 10], [2, 20], [9, 30]], np.int16)
+    assert weighted_median(stack, np.array([1.0, 1.0, 1.0])).tolist() == [2, 20]
+    assert weighted_median(stack, np.array([0.1, 0.1, 5.0])).tolist() == [9, 30]
+
+
+def test_sync_lag_convention():
+    net = generic_network()
+    rng = np.random.default_rng(3)
+    feats = rng.normal(size=(300, F.DIM)).astype(np.float32)
+    from synthvid.lipsync.sync import _MEAN_LIPS
+    pred = opening(net.pca.decode(net.predict(feats, 25.0)) + _MEAN_LIPS)
+    for late in (-4, 0, 3):
+        # the picture's mouth opening is the sound's, `late` frames earlier: the sound comes after the picture
+        real = np.roll(pred, -late)
+        got = estimate_offset(real, feats, 25.0, max_offset=8, model=LipSyncModel(net))
+        assert got.offset == late
+    assert _lagged_corr(pred, pred, 3)[3] == pytest.approx(1.0)
+
+
+def test_text_to_speech():
+    from synthvid.lipsync.tts import speak
+    x, rate = speak("Hello there, how are you?")
+    assert rate > 8000 and 0.5 < len(x) / rate < 5 and np.abs(x).max() > 0.05
+    with pytest.raises(InputError, match="empty"):
+        speak("   ")
+    with pytest.raises(InputError, match="U\\+0007"):
+        speak("bell \x07 here")
+    with pytest.raises(InputError, match="voice"):
+        speak("hi", voice="no-such-voice")
