@@ -184,7 +184,8 @@ def test_write_image_is_stamped(tmp_path: Path, suffix: str) -> None:
     got = read_image(path)
     diff = got.astype(int) - frame
     if suffix == ".png":  # lossless: only the watermark changed it, by the same small amount on R, G and B
-        assert np.abs(diff).max() <= 8
+        # ~2.2 grey levels rms; the peak depends on the (random, per-file) content id's carrier phases
+        assert 1.5 < float(np.sqrt(np.mean(diff.astype(float) ** 2))) < 3.0 and np.abs(diff).max() <= 14
         inside = ((frame > 8) & (frame < 247)).all(axis=2)  # where no channel saturated
         assert np.array_equal(diff[..., 0][inside], diff[..., 1][inside])
         assert np.array_equal(diff[..., 1][inside], diff[..., 2][inside])
