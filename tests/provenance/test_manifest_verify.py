@@ -18,6 +18,17 @@ from synthvid.provenance.verify import EXIT_MARKED, EXIT_NOT_MARKED, EXIT_TAMPER
 STAMP = Stamp("test.job", {"strength": 0.5})
 
 
+@pytest.fixture(autouse=True)
+def _fixed_content_ids(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fixed content ids: on these 8-frame 320 x 256 test clips the mark is found for most, not all, random
+    payloads (a known weakness at small sizes, measured in bench/results/provenance.md); these tests check the
+    verify plumbing, so they must not depend on the draw."""
+    from synthvid.provenance import watermark
+
+    ids = iter(range(0x0123456789AB, 0x0123456789AB + 10**6, 7919))
+    monkeypatch.setattr(watermark.Payload, "new", classmethod(lambda cls: cls(content_id=next(ids))))
+
+
 def _frames(n: int = 8, h: int = 256, w: int = 320) -> list[np.ndarray]:
     rng = np.random.default_rng(3)
     import cv2
