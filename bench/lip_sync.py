@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from common import corr, goal, table, write_results  # noqa: E402
-from synthvid.io.audio import read_audio  # noqa: E402
+from synthvid.io.audio import read_audio, write_wav  # noqa: E402
 from synthvid.io.output import Stamp, write_image  # noqa: E402
 from synthvid.lipsync.data import load_clip  # noqa: E402
 from synthvid.lipsync.model import LipSyncModel  # noqa: E402
@@ -129,7 +129,6 @@ def render_section(work: Path, docs: bool) -> dict:
     metrics = {}
     out = work / "obama_says_clip2.mp4"
     speech = work / "speech.wav"
-    from synthvid.io.audio import write_wav  # noqa: PLC0415
     write_wav(speech, read_audio(MEDIA / "talking" / "obama_clip2.mp4")[: 16000 * 12], 16000)
     rep = lipsync(MEDIA / "talking" / "obama_clip1.mp4", out, audio=speech, quiet=True,
                   preview=ROOT / "docs" / "img" / "lip_sync_preview.png" if docs else None)
@@ -171,9 +170,10 @@ def main() -> int:
     sync_metrics, sync_rows = sync_section(cache)
     metrics.update(sync_metrics)
     metrics.update(render_section(work, args.docs))
+    from importlib import resources  # noqa: PLC0415
+
     from synthvid.lipsync.model import _load_network  # noqa: PLC0415
-    with __import__("importlib").resources.as_file(
-            __import__("importlib").resources.files("synthvid.data").joinpath("audio2mouth.pt")) as p:
+    with resources.as_file(resources.files("synthvid.data").joinpath("audio2mouth.pt")) as p:
         metrics["generic_model_steps"] = float(_load_network(p)[1])
     metrics["bench_seconds"] = time.monotonic() - t0
     goals = {

@@ -32,8 +32,7 @@ def test_lipsync_from_audio_longer_than_target(clips, speech, tmp_path):
     assert (tmp_path / "p.png").is_file()
 
 
-def test_lipsync_changes_only_the_mouth_region(clips, speech, tmp_path):
-    from synthvid.io.video import read_frames
+def test_lipsync_changes_only_the_mouth_region(clips):
     from synthvid.lipsync.texture import MouthSynthesizer
     from synthvid.pipelines.lip_sync import load_target, render_frame
 
@@ -51,7 +50,6 @@ def test_lipsync_changes_only_the_mouth_region(clips, speech, tmp_path):
     assert len(ys) > 20
     assert np.median(ys) > mouth[:, 1].min() - 10  # changes sit at and below the mouth, not in the eyes
     assert diff[: int(st.landmarks[168, 1])].max() < 40  # above the nose bridge nothing moves much
-    assert next(iter(read_frames(clips["astronaut"]))).shape == out.shape
 
 
 def test_cli_text_train_model_and_sync_check(clips, tmp_path, capsys):

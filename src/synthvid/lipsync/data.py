@@ -16,7 +16,7 @@ import numpy as np
 from synthvid.errors import InputError
 from synthvid.io.audio import read_audio
 from synthvid.io.files import check_input_file
-from synthvid.lipsync.features import Normaliser, speaker_normaliser, raw_features, speech_activity, _pool
+from synthvid.lipsync.features import Normaliser, speaker_normaliser, speech_activity, speech_features
 from synthvid.lipsync.shape import mouth_shape
 from synthvid.reenact.motion import track_video
 
@@ -31,7 +31,7 @@ class ClipData:
     shapes: np.ndarray  # (T, 59, 2) frontal lip and jaw points
     found: np.ndarray  # (T,) bool: the face was detected in that frame
     activity: np.ndarray  # (T,) share of voiced audio per frame
-    normaliser: Normaliser
+    normaliser: Normaliser | None  # None when not needed (not cached)
 
     def __len__(self) -> int:
         return len(self.shapes)
@@ -74,9 +74,8 @@ def load_clip(path: str | os.PathLike, cache_dir: str | os.PathLike | None = Non
     samples = read_audio(audio if audio is not None else src)
     motion = track_video(src, quiet=quiet)
     n = len(motion)
-    raw = raw_features(samples)
-    norm = speaker_normaliser(samples, raw)
-    feats = _pool(norm(raw), motion.fps, n)
+    norm = speaker_normaliser(samples)
+    feats = speech_features(samples, motion.fps, n, norm)
     act = speech_activity(samples, motion.fps, n)
     if act.mean() < 0.05:
         raise InputError(f"{src.name} has no speech to learn from")

@@ -18,8 +18,6 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
-import torch
-
 from synthvid.errors import CheckpointError, InputError
 from synthvid.lipsync.data import ClipData
 from synthvid.models.audio2mouth import ARCH, Audio2Mouth, Audio2MouthConfig
@@ -128,7 +126,3 @@ class LipSyncModel:
             raise InputError("the target's mean mouth shape is unknown: fit the model on the target first")
         return base[None] + self.offsets(features, fps)
 
-
-def to_device(model: LipSyncModel, device: str) -> LipSyncModel:
-    model.network.to(torch.device(device))
-    return model

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from synthvid.errors import InputError
-from synthvid.io.audio import SPEECH_RATE, read_audio, write_wav
+from synthvid.io.audio import read_audio, write_wav
 from synthvid.io.files import check_input_file, check_output_path
 from synthvid.io.output import Stamp, VideoOutput
 from synthvid.io.video import VIDEO_SUFFIXES, VideoReader, probe_video
@@ -123,4 +123,4 @@ def shift_audio(video: str | os.PathLike, output: str | os.PathLike, offset: int
     return out
 
 
-__all__ = ["SPEECH_RATE", "SyncResult", "estimate_offset", "shift_audio", "sync_check"]
+__all__ = ["SyncResult", "estimate_offset", "shift_audio", "sync_check"]

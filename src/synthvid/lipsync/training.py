@@ -21,6 +21,7 @@ import torch
 from synthvid.config import Config, option
 from synthvid.errors import InputError
 from synthvid.lipsync.data import ClipData
+from synthvid.lipsync.features import DIM
 from synthvid.lipsync.shape import ShapePCA, opening
 from synthvid.models.audio2mouth import ARCH, Audio2Mouth, Audio2MouthConfig
 from synthvid.train.loop import numpy_rng_state, restore_numpy_rng
@@ -59,6 +60,7 @@ class Audio2MouthTask:
             self.data.append((c.features.astype(np.float32), y, c.found.astype(np.float32), c.fps))
         lengths = np.array([len(c) for c in clips], np.float64)
         self.weights = lengths / lengths.sum()
+        self.max_delay = max(model.delay(c.fps) for c in clips)
         self.opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
         self.rng = np.random.default_rng(seed)
         self.preview_clip = clips[0]
@@ -83,27 +85,24 @@ class Audio2MouthTask:
         self.rng = restore_numpy_rng(state["numpy"])
 
     def _batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
+        """Windows of ``window`` target frames. Clips differ in frame rate, so in delay frames ``d_i``: each
+        input is front-padded by ``D - d_i`` silent (zero) frames, so output ``D + j`` is target ``j`` for all."""
         w, k = self.cfg.window, self.model.cfg.components
-        xs, ys, ms = [], [], []
-        d = 0
-        for _ in range(self.cfg.batch):
+        big = self.max_delay
+        xs = np.zeros((self.cfg.batch, w + big, DIM), np.float32)
+        ys = np.zeros((self.cfg.batch, w, k), np.float32)
+        ms = np.zeros((self.cfg.batch, w), np.float32)
+        for b in range(self.cfg.batch):
             x, y, m, fps = self.data[self.rng.choice(len(self.data), p=self.weights)]
-            d = self.model.delay(fps)  # clips at 25 and 30 fps: the delay differs by a frame at most
+            d = self.model.delay(fps)
             s = int(self.rng.integers(0, max(len(x) - w, 0) + 1))
-            xi = np.zeros((w + d, x.shape[1]), np.float32)
             seg = x[s: s + w + d]
-            xi[: len(seg)] = seg
-            yi, mi = np.zeros((w, k), np.float32), np.zeros(w, np.float32)
+            xs[b, big - d: big - d + len(seg)] = seg
             n = len(y[s: s + w])
-            yi[:n], mi[:n] = y[s: s + w], m[s: s + w]
-            xs.append(xi[: w + d])
-            ys.append(yi)
-            ms.append(mi)
-        # one delay per batch (the most common clip rate decides): pad/crop inputs to w + d
-        xs = [np.pad(xi, ((0, max(w + d - len(xi), 0)), (0, 0)))[: w + d] for xi in xs]
-        x = torch.from_numpy(np.stack(xs))
+            ys[b, :n], ms[b, :n] = y[s: s + w], m[s: s + w]
+        x = torch.from_numpy(xs)
         x = x + self.cfg.feature_noise * torch.randn_like(x)
-        return x, torch.from_numpy(np.stack(ys)), torch.from_numpy(np.stack(ms)), d
+        return x, torch.from_numpy(ys), torch.from_numpy(ms), big
 
     def train_step(self, step: int, sync: Any) -> dict[str, float]:
         self.model.train()

@@ -230,7 +230,7 @@ def _fit_on_target(net: LipSyncModel, tgt: Target) -> str:
     n = len(tgt.motion)
     clip = ClipData(tgt.path.name, tgt.fps, speech_features(samples, tgt.fps, n),
                     mouth_shape(tgt.motion.frontal()), tgt.motion.found.copy(),
-                    speech_activity(samples, tgt.fps, n), None)  # type: ignore[arg-type]
+                    speech_activity(samples, tgt.fps, n), None)
     net.fit_person([clip])
     return "person-specific map fitted on the target's own speech"
 
