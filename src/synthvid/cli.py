@@ -128,6 +128,31 @@ def _cmd_sync_check(args: argparse.Namespace) -> None:
         print(f"wrote {out} with the audio moved {result.offset:+d} frames")
 
 
+def _cmd_dance_train(args: argparse.Namespace) -> None:
+    from synthvid.models.pix2pix import Pix2PixConfig  # noqa: PLC0415
+    from synthvid.pipelines.motion_transfer import DanceTrainConfig, train  # noqa: PLC0415
+
+    summary = train(args.target, args.output, config_from_args(Pix2PixConfig, args),
+                    config_from_args(DanceTrainConfig, args), _loop_config(args, 30.0), frames=args.frames,
+                    person=args.person, quiet=args.quiet)
+    state = "stopped early (resume with the same command)" if summary.interrupted else "done"
+    print(f"{state}: step {summary.step}, {summary.elapsed_s / 60:.1f} min trained in total, "
+          f"{summary.images_per_s:.1f} images/s this run; model in {args.output}")
+
+
+def _cmd_dance_transfer(args: argparse.Namespace) -> None:
+    from synthvid.pipelines.motion_transfer_render import TransferConfig, transfer  # noqa: PLC0415
+
+    print(transfer(args.source, args.model, args.output, config_from_args(TransferConfig, args), frames=args.frames,
+                   preview=args.preview, matte=args.matte, quiet=args.quiet).summary())
+
+
+def _cmd_pose(args: argparse.Namespace) -> None:
+    from synthvid.pipelines.motion_transfer_render import pose_video  # noqa: PLC0415
+
+    print(pose_video(args.video, args.output, on=args.on, person=args.person, quiet=args.quiet).summary())
+
+
 def _cmd_verify(args: argparse.Namespace) -> int:
     from synthvid.provenance.verify import verify  # noqa: PLC0415
 
@@ -137,7 +162,8 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from synthvid.pipelines.configs import CONVERT, EXTRACT, LIPSYNC, LIPSYNC_TRAIN, LOOP, MODEL, REENACT, TRAIN  # noqa: PLC0415
+    from synthvid.pipelines.configs import (CONVERT, DANCE_MODEL, DANCE_TRAIN, DANCE_TRANSFER, EXTRACT,  # noqa: PLC0415
+                                            LIPSYNC, LIPSYNC_TRAIN, LOOP, MODEL, REENACT, TRAIN)
 
     parser = argparse.ArgumentParser(prog="synthvid", description="Synthetic video toolkit (every output is "
                                      "marked as synthetic).")
@@ -224,6 +250,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("video", metavar="VIDEO")
     p.add_argument("--max-offset", type=int, default=15, help="largest offset searched, in frames (default: 15)")
     p.add_argument("--fix", metavar="OUT", help="write a copy with the audio shifted into sync")
+
+    dance = sub.add_parser("dance", help="full-body motion transfer: train on a target person, make them move like "
+                           "a source video")
+    dance_sub = dance.add_subparsers(dest="dance_command", required=True, metavar="ACTION")
+    p = command(dance_sub, "train", _cmd_dance_train, "train (or resume) a pose-to-image model of the person in a "
+                "target video (still camera, whole body in view)")
+    p.add_argument("target", metavar="TARGET_VIDEO")
+    p.add_argument("-o", "--output", required=True, metavar="MODEL", help="model folder (re-run to resume)")
+    p.add_argument("--frames", type=_frame_range, default=(0, None), metavar="START:END", help="frame range")
+    p.add_argument("--person", type=int, default=0, help="which person when several are seen (N: N-th from the "
+                   "left; 0: the largest)")
+    add_config_arguments(p, DANCE_MODEL)
+    add_config_arguments(p, DANCE_TRAIN)
+    add_config_arguments(p, LOOP)
+    p = command(dance_sub, "transfer", _cmd_dance_transfer, "render the model's target person performing the "
+                "motion of a source video")
+    p.add_argument("source", metavar="SOURCE_VIDEO")
+    p.add_argument("--model", required=True, metavar="MODEL", help="model folder from `synthvid dance train`")
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="output video (.mp4, .mov, .mkv)")
+    p.add_argument("--preview", metavar="PNG", help="also write a strip: driving | pose | output")
+    p.add_argument("--matte", metavar="OUT", help="also write the person's matte (white = person) as a video")
+    p.add_argument("--frames", type=_frame_range, default=(0, None), metavar="START:END", help="source frame range")
+    add_config_arguments(p, DANCE_TRANSFER)
+
+    p = command(sub, "pose", _cmd_pose, "draw the detected body skeleton of a video (33 MediaPipe keypoints)")
+    p.add_argument("video", metavar="VIDEO")
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="output video (.mp4, .mov, .mkv)")
+    p.add_argument("--on", choices=("video", "black"), default="video", help="draw over the video or on black")
+    p.add_argument("--person", type=int, default=0, help="which person when several are seen (N: N-th from the "
+                   "left; 0: the largest)")
 
     p = command(sub, "demo", _cmd_demo, "run the main job on built-in media (no download): the public-domain "
                 "astronaut portrait (and Grace Hopper's) animated by a built-in performance; --job swap runs the "

@@ -1,0 +1,113 @@
+"""Motion transfer end to end on a tiny seeded clip (the astronaut portrait moving: an upper body, feet out of
+frame): train a tiny model, transfer, the pose command, and the bad inputs the issue lists."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from synthvid.cli import main
+from synthvid.errors import CheckpointError, InputError
+from synthvid.io.output import Stamp, VideoOutput
+from synthvid.io.video import VideoReader, probe_video, read_metadata
+
+TINY = ["--resolution", "128", "--base", "8", "--blocks", "1", "--face-base", "4", "--batch-size", "2",
+        "--gan-start", "1", "--steps", "2"]
+
+
+@pytest.fixture(scope="module")
+def dance_model(clips, tmp_path_factory):
+    out = tmp_path_factory.mktemp("dance") / "model"
+    assert main(["dance", "train", str(clips["astronaut"]), "-o", str(out), "-q", *TINY]) == 0
+    return out
+
+
+def test_train_writes_a_resumable_model(dance_model, clips, capsys):
+    from synthvid.pipelines.motion_transfer import TargetData
+
+    assert (dance_model / "checkpoint.pt").is_file() and (dance_model / "preview.png").is_file()
+    data = TargetData.load(dance_model / "target.npz")
+    assert data.frames.shape[1:] == (128, 128, 3) and data.track.found.sum() >= 30
+    assert data.background.shape == (256, 256, 3)
+    assert not data.ground["auto"]["feet"]  # a portrait: the ankles are out of frame
+    # re-running with a larger budget resumes from step 2
+    assert main(["dance", "train", str(clips["astronaut"]), "-o", str(dance_model), "-q", *TINY[:-1], "3"]) == 0
+    assert "step 3" in capsys.readouterr().out
+
+
+def test_transfer_cli_writes_video_matte_and_preview(dance_model, clips, tmp_path, capsys):
+    out, matte, prev = tmp_path / "out.mp4", tmp_path / "matte.mp4", tmp_path / "p.png"
+    code = main(["dance", "transfer", str(clips["hopper"]), "--model", str(dance_model), "-o", str(out),
+                 "--matte", str(matte), "--preview", str(prev), "-q"])
+    assert code == 0
+    line = capsys.readouterr().out
+    assert "feet out of frame" in line  # neither clip shows feet: hip/torso normalisation, and it says so
+    src, info = probe_video(clips["hopper"]), probe_video(out)
+    assert info.frame_count == src.frame_count and (info.width, info.height) == (256, 256)
+    assert info.has_audio  # the source's audio is kept
+    assert read_metadata(out)["synthvid_job"] == "dance.transfer" and prev.is_file()
+    with VideoReader(matte) as r:
+        m = next(iter(r))
+    assert m.max() > 200 and m.min() < 30  # white person on black
+
+
+def test_transfer_green_background_and_no_normalisation(dance_model, clips, tmp_path):
+    from synthvid.pipelines.motion_transfer_render import TransferConfig, transfer
+
+    rep = transfer(clips["astronaut"], dance_model, tmp_path / "g.mp4", TransferConfig(background="green",
+                   normalize=False, face=False), frames=(0, 10), quiet=True)
+    assert rep.frames == 10 and "normalisation off" in rep.summary()
+    with VideoReader(tmp_path / "g.mp4") as r:
+        f = next(iter(r))
+    assert abs(int(f[2, 2, 1]) - 177) < 12 and f[2, 2, 0] < 20  # chroma green where there is no person
+
+
+def test_pose_command_draws_the_skeleton(clips, tmp_path, capsys):
+    out = tmp_path / "pose.mp4"
+    assert main(["pose", str(clips["astronaut"]), "-o", str(out), "--on", "black", "-q"]) == 0
+    assert "a person in" in capsys.readouterr().out
+    with VideoReader(out) as r:
+        frames = list(r)
+    assert len(frames) == probe_video(clips["astronaut"]).frame_count
+    assert (frames[5].max(axis=2) > 100).mean() > 0.002  # limbs drawn on black
+    assert read_metadata(out)["synthvid_synthetic"] == "false"
+
+
+def _write_clip(path, frames, fps=25):
+    with VideoOutput(path, Stamp("test"), fps=fps, width=frames[0].shape[1], height=frames[0].shape[0]) as out:
+        for f in frames:
+            out.write(f)
+    return path
+
+
+def test_short_or_empty_targets_and_sources_fail_in_one_line(clips, dance_model, tmp_path, capsys):
+    from synthvid.pipelines.motion_transfer import train
+    from synthvid.train.loop import LoopConfig
+
+    model = tmp_path / "m"
+    code = main(["dance", "train", str(clips["astronaut"]), "-o", str(model), "--frames", "0:12", "-q", *TINY])
+    err = capsys.readouterr().err.strip()
+    assert code != 0 and "at least 30" in err and len(err.splitlines()) == 1
+    assert not model.exists()  # nothing half-written
+    blank = _write_clip(tmp_path / "blank.mp4", [np.full((96, 96, 3), 40, np.uint8)] * 8)
+    with pytest.raises(InputError, match="no person found"):
+        from synthvid.pipelines.motion_transfer_render import transfer
+
+        transfer(blank, dance_model, tmp_path / "x.mp4", quiet=True)
+    assert not (tmp_path / "x.mp4").exists()
+    with pytest.raises(InputError, match="person 3 was asked for"):
+        train(clips["astronaut"], tmp_path / "m3", loop=LoopConfig(steps=1), person=3, quiet=True)
+    code = main(["dance", "transfer", str(clips["hopper"]), "--model", str(tmp_path), "-o", str(tmp_path / "y.mp4")])
+    assert code != 0 and "not a synthvid motion-transfer model" in capsys.readouterr().err
+
+
+def test_a_model_folder_for_another_video_is_refused(dance_model, clips):
+    from synthvid.pipelines.motion_transfer import train
+    from synthvid.train.loop import LoopConfig
+
+    with pytest.raises(InputError, match="use a new folder"):
+        train(clips["hopper"], dance_model, loop=LoopConfig(steps=1), quiet=True)
+    with pytest.raises(CheckpointError):
+        from synthvid.pipelines.motion_transfer_render import load_dance_model
+
+        load_dance_model(dance_model.parent / "missing")
