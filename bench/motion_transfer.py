@@ -20,6 +20,7 @@ Writes bench/results/motion_transfer.json and .md (and docs/img/motion_transfer_
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 import tempfile
@@ -154,9 +155,19 @@ def main() -> int:
     models.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
     self_rows = []
+    cache_path = models / "rows.json"  # rows of budgets already measured: a resumed model cannot go back to them
+    cache = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
     for clip in CLIPS:
         for m in budgets:
-            r = self_transfer(clip, models / f"{clip}-128", work, m, args.docs)
+            key = f"{clip}@{m:g}"
+            ckpt = models / f"{clip}-128" / "checkpoint.pt"
+            trained = float(torch.load(ckpt, weights_only=True)["elapsed_s"]) if ckpt.is_file() else 0.0
+            if key in cache and trained > m * 60 + 5:
+                r = cache[key]
+            else:
+                r = self_transfer(clip, models / f"{clip}-128", work, m, args.docs)
+                cache[key] = r
+                cache_path.write_text(json.dumps(cache, indent=1))
             print(r, flush=True)
             self_rows.append(r)
     cross = [cross_transfer("iper_akun_dance", "unianimate_motion", models / "iper_akun_dance-128", work, args.docs),

@@ -38,6 +38,13 @@ def check_frame(frame: Any, name: str = "frame") -> Frame:
     return frame
 
 
+def check_rgba(frame: Any, name: str = "frame") -> np.ndarray:
+    """A uint8 H x W x 4 RGBA image (straight, not premultiplied, alpha)."""
+    if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 4:
+        raise InputError(f"{name} must be a uint8 H x W x 4 RGBA array, got {_describe(frame)}")
+    return frame
+
+
 def check_landmarks(points: Any, name: str = "landmarks", dims: tuple[int, ...] = (2, 3)) -> Landmarks:
     """Return ``points`` as float32 N x D (D in ``dims``); raise InputError if the shape is wrong or values are not finite."""
     if not isinstance(points, np.ndarray) or points.ndim != 2 or points.shape[1] not in dims or len(points) == 0:

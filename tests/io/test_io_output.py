@@ -300,3 +300,28 @@ def test_stamp_tags() -> None:
     assert "derived from real footage" in tags["comment"]
     assert json.loads(tags["synthvid_inputs"]) == ["b.mp4"]
     assert all(isinstance(v, str) for v in tags.values())
+
+
+def test_video_output_with_alpha_is_prores_4444_in_mov(tmp_path: Path) -> None:
+    import av
+
+    rgba = np.zeros((32, 48, 4), np.uint8)
+    rgba[..., :3] = 120
+    rgba[8:24, 10:30, 3] = 255  # an opaque box on transparency
+    rgba[8:24, 30:40, 3] = 128  # half-transparent
+    out = tmp_path / "layer.mov"
+    with VideoOutput(out, Stamp("test.alpha"), fps=25, width=48, height=32, alpha=True) as v:
+        for _ in range(3):
+            v.write(rgba)
+    with av.open(str(out)) as c:
+        stream = c.streams.video[0]
+        assert stream.codec_context.name == "prores"
+        a = next(iter(c.decode(stream))).to_ndarray(format="rgba")[..., 3]
+    assert np.abs(a.astype(int) - rgba[..., 3]).max() <= 1  # the alpha plane survives (10-bit)
+    assert read_metadata(out)["synthvid_job"] == "test.alpha"
+    with pytest.raises(OutputError, match=r"\.mov"):
+        VideoOutput(tmp_path / "layer.mp4", Stamp("x"), fps=25, width=48, height=32, alpha=True)
+    with VideoOutput(tmp_path / "l2.mov", Stamp("x"), fps=25, width=48, height=32, alpha=True) as v2:
+        with pytest.raises(InputError, match="RGBA"):
+            v2.write(rgba[..., :3].copy())
+        v2.write(rgba)

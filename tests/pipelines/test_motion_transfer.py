@@ -62,6 +62,22 @@ def test_transfer_green_background_and_no_normalisation(dance_model, clips, tmp_
     assert abs(int(f[2, 2, 1]) - 177) < 12 and f[2, 2, 0] < 20  # chroma green where there is no person
 
 
+def test_transfer_alpha_layer_for_editors(dance_model, clips, tmp_path):
+    import av
+
+    from synthvid.pipelines.motion_transfer_render import TransferConfig, transfer
+
+    with pytest.raises(InputError, match=r"\.mov"):
+        transfer(clips["hopper"], dance_model, tmp_path / "a.mp4", TransferConfig(background="alpha"), quiet=True)
+    out = tmp_path / "a.mov"
+    transfer(clips["hopper"], dance_model, out, TransferConfig(background="alpha"), frames=(0, 4), quiet=True)
+    with av.open(str(out)) as c:
+        rgba = next(iter(c.decode(c.streams.video[0]))).to_ndarray(format="rgba")
+    assert rgba.shape == (256, 256, 4)
+    a = rgba[..., 3]
+    assert a.min() == 0 and a.max() > 100  # transparent around the person, opaque on them
+
+
 def test_pose_command_draws_the_skeleton(clips, tmp_path, capsys):
     out = tmp_path / "pose.mp4"
     assert main(["pose", str(clips["astronaut"]), "-o", str(out), "--on", "black", "-q"]) == 0

@@ -17,6 +17,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from synthvid import TOOL_NAME, __version__
 from synthvid.errors import OutputError
 from synthvid.io.files import (
@@ -29,7 +31,7 @@ from synthvid.io.files import (
 from synthvid.io.image import IMAGE_SUFFIXES, encode_image
 from synthvid.io.video import VIDEO_SUFFIXES, VideoWriter
 from synthvid.provenance import Marker
-from synthvid.types import Frame, check_frame
+from synthvid.types import Frame, check_frame, check_rgba
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,7 +68,8 @@ class VideoOutput:
 
     def __init__(self, path: str | os.PathLike, stamp: Stamp, *, fps: float | Fraction, width: int, height: int,
                  audio_from: str | os.PathLike | None = None, audio_start: float = 0.0,
-                 audio_end: float | None = None, crf: int = 18, preset: str = "veryfast") -> None:
+                 audio_end: float | None = None, crf: int = 18, preset: str = "veryfast",
+                 alpha: bool = False) -> None:
         self.path = check_output_path(path, VIDEO_SUFFIXES)
         self.stamp = stamp
         self.marker = Marker(stamp, self.path)
@@ -74,7 +77,7 @@ class VideoOutput:
         try:
             self._writer = VideoWriter(self._tmp, fps=fps, width=width, height=height, crf=crf, preset=preset,
                                        audio_from=audio_from, audio_start=audio_start, audio_end=audio_end,
-                                       metadata=stamp.tags(), label=str(self.path))
+                                       metadata=stamp.tags(), label=str(self.path), alpha=alpha)
         except BaseException:
             self._tmp.unlink(missing_ok=True)
             raise
@@ -85,7 +88,13 @@ class VideoOutput:
         return self._writer.frames_written
 
     def write(self, frame: Frame) -> None:
-        """Watermark and encode one uint8 H x W x 3 RGB frame of the size given at construction."""
+        """Watermark and encode one uint8 H x W x 3 RGB frame (H x W x 4 RGBA for an ``alpha`` output: the colour
+        is watermarked, the alpha kept) of the size given at construction."""
+        if self._writer.alpha:
+            check_rgba(frame, f"frame for {self.path}")
+            marked = self.marker.mark(np.ascontiguousarray(frame[..., :3]))
+            self._writer.write(np.concatenate([marked, frame[..., 3:]], axis=2))
+            return
         check_frame(frame, f"frame for {self.path}")
         self._writer.write(self.marker.mark(frame))
 

@@ -27,7 +27,7 @@ from synthvid.errors import InputError, OutputError
 from synthvid.io.audio_copy import AudioCopier
 from synthvid.io.files import check_output_path
 from synthvid.io.media import AV_ERRORS, ffmpeg_reason, open_media
-from synthvid.types import Frame, check_frame
+from synthvid.types import Frame, check_frame, check_rgba
 
 log = logging.getLogger(__name__)
 
@@ -312,17 +312,22 @@ class VideoWriter:
         audio_start, audio_end: the part of that audio to keep, in seconds (e.g. when a frame range was converted).
         metadata: container tags written as they are (MP4/MOV/MKV keep arbitrary keys).
         label: how the output is named in error messages (default: ``path``).
+        alpha: write ProRes 4444 with an alpha channel (MOV only; frames are then uint8 H x W x 4 RGBA), the
+            format video editors import as a layer with transparency. ``crf`` and ``preset`` do not apply.
     """
 
     def __init__(self, path: str | os.PathLike, *, fps: float | Fraction, width: int, height: int, crf: int = 18,
                  preset: str = "veryfast", audio_from: str | os.PathLike | None = None, audio_start: float = 0.0,
                  audio_end: float | None = None, metadata: dict[str, str] | None = None,
-                 label: str | None = None) -> None:
+                 label: str | None = None, alpha: bool = False) -> None:
         self.path = Path(path)
         self._label = label or str(self.path)
         suffix = self.path.suffix.lower()
         if suffix not in VIDEO_SUFFIXES:
             raise OutputError(f"video output must end in {', '.join(VIDEO_SUFFIXES)}, got {self._label}")
+        if alpha and suffix != ".mov":
+            raise OutputError(f"a video with an alpha channel is written as ProRes 4444 in .mov, got {self._label}")
+        self.alpha = alpha
         check_output_path(self.path)  # FFmpeg only opens the file at the first frame: fail now, not then
         if int(width) != width or int(height) != height or width < 2 or height < 2:
             raise OutputError(f"video size {width}x{height} for {self._label} must be whole numbers >= 2")
@@ -349,9 +354,14 @@ class VideoWriter:
         try:
             for key, value in (metadata or {}).items():
                 self._container.metadata[key] = value
-            self._stream = self._container.add_stream("libx264", rate=rate, options={"crf": str(crf), "preset": preset})
+            if alpha:  # ProRes 4444 (profile 4) keeps a 4:4:4 picture and a 10-bit alpha plane
+                self._stream = self._container.add_stream("prores_ks", rate=rate, options={"profile": "4"})
+                self._stream.pix_fmt = "yuva444p10le"
+            else:
+                self._stream = self._container.add_stream("libx264", rate=rate,
+                                                          options={"crf": str(crf), "preset": preset})
+                self._stream.pix_fmt = "yuv420p"
             self._stream.width, self._stream.height = self.stored_width, self.stored_height
-            self._stream.pix_fmt = "yuv420p"
             self._stream.thread_type = "AUTO"
             ctx = self._stream.codec_context
             ctx.colorspace = ctx.color_primaries = ctx.color_trc = _SMPTE170M
@@ -372,16 +382,19 @@ class VideoWriter:
         self.close()
 
     def write(self, frame: Frame) -> None:
-        """Encode one frame (uint8 H x W x 3 RGB of the writer's ``width`` x ``height``)."""
+        """Encode one frame (uint8 H x W x 3 RGB, or H x W x 4 RGBA with ``alpha``, of ``width`` x ``height``)."""
         if self._closed:
             raise OutputError(f"{self._label} is already closed")
-        check_frame(frame, f"frame {self.frames_written} for {self._label}")
+        if self.alpha:
+            check_rgba(frame, f"frame {self.frames_written} for {self._label}")
+        else:
+            check_frame(frame, f"frame {self.frames_written} for {self._label}")
         if frame.shape[:2] != (self.height, self.width):
             raise InputError(f"frame {self.frames_written} for {self._label} is {frame.shape[1]}x{frame.shape[0]}, "
                              f"expected {self.width}x{self.height}")
         if self.width % 2 or self.height % 2:
             frame = np.pad(frame, ((0, self.height % 2), (0, self.width % 2), (0, 0)), mode="edge")
-        vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+        vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgba" if self.alpha else "rgb24")
         vf.pts = self.frames_written
         try:
             for packet in self._stream.encode(vf):

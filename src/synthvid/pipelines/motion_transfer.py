@@ -114,6 +114,10 @@ class TargetData:
                              ) from None
         r = data.canvas.resolution
         t = len(data.track)
+        w, h = data.track.size
+        if r not in (128, 256, 512) or not data.canvas.side > 0 or w < 1 or h < 1 or \
+                data.background.shape != (h, w, 3) or data.background.dtype != np.uint8:
+            raise InputError(f"{path} holds an inconsistent motion-transfer target")
         if data.frames.shape != (t, r, r, 3) or data.mattes.shape != (t, r, r) or data.frames.dtype != np.uint8:
             raise InputError(f"{path} holds target frames of the wrong shape {data.frames.shape}")
         return data

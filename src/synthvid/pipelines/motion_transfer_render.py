@@ -36,7 +36,8 @@ from synthvid.train.loop import CHECKPOINT
 from synthvid.types import Frame
 from synthvid.viz import image_grid, label
 
-BACKGROUNDS = {"target": None, "black": (0, 0, 0), "green": (0, 177, 64)}  # green: a chroma-key green
+# What the person is composited on. green: a chroma-key green; alpha: nothing (ProRes 4444 .mov with transparency).
+BACKGROUNDS = {"target": None, "black": (0, 0, 0), "green": (0, 177, 64), "alpha": (0, 0, 0)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,7 +48,8 @@ class TransferConfig(Config):
                              "source's poses as they are, e.g. for the same person and camera)")
     person: int = option(0, "which person of the source when several are seen (N: N-th from the left; 0: largest)")
     background: str = option("target", "what the person is composited on: the target's estimated background, "
-                             "black, or chroma-key green", choices=tuple(BACKGROUNDS))
+                             "black, chroma-key green, or alpha (the person alone with transparency, as ProRes "
+                             "4444 in a .mov output, for editors)", choices=tuple(BACKGROUNDS))
     face: bool = option(True, "refine the face region with the face refiner")
     crf: int = option(18, "H.264 quality of the output (lower = better, larger)")
     device: str = option("cpu", "cpu, cuda or cuda:N")
@@ -194,6 +196,9 @@ def transfer(source_video: str | os.PathLike, model_dir: str | os.PathLike, outp
     matte_path = check_output_path(matte, VIDEO_SUFFIXES) if matte else None
     if matte_path is not None and matte_path.resolve() == out_path.resolve():
         raise InputError("--matte must be a different file from the output")
+    alpha_out = cfg.background == "alpha"
+    if alpha_out and out_path.suffix.lower() != ".mov":
+        raise InputError("--background alpha writes ProRes 4444 with an alpha channel: give an output ending in .mov")
     if preview:
         check_output_path(preview)
     model = load_dance_model(model_dir, cfg.device, cfg.precision)
@@ -219,17 +224,19 @@ def transfer(source_video: str | os.PathLike, model_dir: str | os.PathLike, outp
     stamp = Stamp("dance.transfer", settings, inputs=(str(src), str(model_dir)))
     strip: list[list[Frame]] = []
     bar = progress(total=len(track), desc="rendering", unit="frame", quiet=quiet)
+    black = np.zeros((h, w, 3), np.uint8)
     with (VideoOutput(out_path, stamp, fps=info.fps_fraction, width=w, height=h, audio_from=src,
-                      audio_start=frames[0] / info.fps, crf=cfg.crf) as out,
+                      audio_start=frames[0] / info.fps, crf=cfg.crf, alpha=alpha_out) as out,
           (VideoOutput(matte_path, Stamp("dance.matte", settings, inputs=stamp.inputs), fps=info.fps_fraction,
                        width=w, height=h, crf=cfg.crf) if matte_path else contextlib.nullcontext()) as matte_out):
         for i in range(len(track)):
             rgb, alpha, pose_img = renderer.render(points[i], track.visibility[i])
             frame = renderer.canvas.paste(background, rgb, alpha)
-            out.write(frame)
+            matte_frame = renderer.canvas.paste(black, np.full_like(rgb, 255), alpha) \
+                if matte_out is not None or alpha_out else None
+            out.write(np.concatenate([frame, matte_frame[..., :1]], axis=2) if alpha_out else frame)
             if matte_out is not None:
-                white = np.full_like(rgb, 255)
-                matte_out.write(renderer.canvas.paste(np.zeros_like(background), white, alpha))
+                matte_out.write(matte_frame)
             if i in kept:
                 crop = renderer.canvas.crop(frame)
                 strip.append([label(kept[i], "driving"), label(pose_img, "pose"), label(crop, "output")])
