@@ -127,3 +127,28 @@ def test_a_model_folder_for_another_video_is_refused(dance_model, clips):
         from synthvid.pipelines.motion_transfer_render import load_dance_model
 
         load_dance_model(dance_model.parent / "missing")
+
+
+@pytest.mark.slow
+def test_dance_train_on_two_processes(clips, tmp_path):
+    """torchrun, gloo on CPU: rank 0 prepares the target, both train in lockstep, rank 0 writes the checkpoint."""
+    import json
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from synthvid.train.checkpoint import load_checkpoint
+
+    out = tmp_path / "ddp"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "2", "--rdzv-backend",
+           "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}", "-m", "synthvid", "dance", "train",
+           str(clips["astronaut"]), "-o", str(out), "-q", *TINY]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert load_checkpoint(out / "checkpoint.pt", arch="pix2pix-dance-1")["step"] == 2
+    assert json.loads((out / "options.json").read_text())["world_size"] == 2

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,7 @@ TARGET_FILE = "target.npz"
 MIN_FRAMES = 30  # target frames with a person: fewer cannot teach a generator anything
 BACKGROUND_SAMPLES = 40  # frames sampled for the background median
 MASK_SIDE = 320  # person masks are kept this large (longest side) between the two passes
+TARGET_MEMORY = 3e9  # bytes of target crops, mattes and pose images kept for training
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,7 +135,13 @@ def prepare_target(video: str | os.PathLike, resolution: int, frames: tuple[int,
     info = probe_video(path)
     start, end = frames
     end = min(end if end is not None else info.frame_count, info.frame_count) if info.frame_count else end
-    count = (end - start) if end is not None else None
+    limit = int(TARGET_MEMORY // (resolution * resolution * 7))  # crops, mattes and pose images stay in memory
+    if end is None or end - start > limit:
+        if not quiet and end is not None:
+            print(f"note: {path.name}: training uses its first {limit} frames ({limit / max(info.fps, 1):.0f} s) "
+                  f"at {resolution} px (memory bound); give a --frames range to choose others", file=sys.stderr)
+        end = start + limit
+    count = end - start
     w, h = info.width, info.height
     ms = min(1.0, MASK_SIDE / max(w, h))
     mask_size = (max(1, round(w * ms)), max(1, round(h * ms)))
@@ -205,9 +213,10 @@ class DanceTask:
         if data.canvas.resolution != r:
             raise InputError(f"target data is at {data.canvas.resolution} px, the model at {r}")
         pts = data.canvas_poses()
-        self.frames = to_tensor(data.frames)  # T x 3 x R x R
-        self.poses = to_tensor(render_poses(pts, data.track.visibility, r))  # T x 3 x R x R
-        self.mattes = torch.from_numpy(data.mattes).float().div(255)[:, None]  # T x 1 x R x R
+        # kept as uint8 (T x R x R x C) and converted per batch: a 512² target of a few minutes fits in memory
+        self.frames = torch.from_numpy(np.ascontiguousarray(data.frames))
+        self.poses = torch.from_numpy(render_poses(pts, data.track.visibility, r))
+        self.mattes = torch.from_numpy(np.ascontiguousarray(data.mattes))[..., None]
         self.background = to_tensor(data.canvas.crop(data.background)[None])  # 1 x 3 x R x R
         self.noses = torch.from_numpy(pts[:, NOSE]).float()  # T x 2
         found = data.track.found
@@ -253,8 +262,11 @@ class DanceTask:
         """Frame pairs (t-1, t) with the same random scale/shift applied to everything of a pair."""
         prev, cur = idx - 1, idx
         b = len(idx)
-        stack = torch.cat([self.poses[prev], self.poses[cur], self.frames[prev], self.frames[cur],
-                           self.mattes[prev], self.mattes[cur], self.background.expand(b, -1, -1, -1)], 1)
+        images = torch.cat([self.poses[prev], self.poses[cur], self.frames[prev], self.frames[cur]], 3)
+        mattes = torch.cat([self.mattes[prev], self.mattes[cur]], 3)
+        stack = torch.cat([images.permute(0, 3, 1, 2).float().div(127.5).sub(1),  # B x 12 x R x R in [-1, 1]
+                           mattes.permute(0, 3, 1, 2).float().div(255),  # B x 2 x R x R in [0, 1]
+                           self.background.expand(b, -1, -1, -1)], 1)
         noses = torch.stack([self.noses[prev], self.noses[cur]], 1)  # B x 2 x 2
         r = self.model_cfg.resolution
         if augment and self.cfg.jitter > 0:
