@@ -109,6 +109,7 @@ class PoseEstimator:
         self._pose: Any = None
         self._faces: Any = None
         self._column: tuple[int, int] | None = None  # x-range (in frame pixels) the pose graph sees
+        self._choose = True  # look for people (faces) on the next frame: at the start and after losing the person
         self.people = 0  # people seen when the person was chosen
         self._calls = 0
 
@@ -165,8 +166,9 @@ class PoseEstimator:
         scale = min(1.0, MAX_SIDE / max(h, w))
         small = cv2.resize(frame, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA) \
             if scale < 1 else np.ascontiguousarray(frame)
-        if self._column is None or not self.video:
+        if self._choose or not self.video:
             self._column = self._choose_column(small)
+            self._choose = False
         x0, x1 = self._column or (0, small.shape[1])
         view = np.ascontiguousarray(small)
         if self._column is not None:  # hide the other people (the frame keeps its size: the graph needs that)
@@ -179,8 +181,7 @@ class PoseEstimator:
             result = self._pose.process(view)
         self._calls = min(self._calls + 1, 1)
         if result.pose_landmarks is None:
-            if self._column is not None and self.video:
-                self._column = None  # lost: look for the person again on the next frame
+            self._choose = True  # lost: look for the person again on the next frame
             return None
         lm = result.pose_landmarks.landmark
         vw, vh = view.shape[1], view.shape[0]
