@@ -160,9 +160,11 @@ def test_pose_track_round_trip_and_hostile_files(tmp_path):
     back = PoseTrack.load(tmp_path / "p.npz")
     assert np.array_equal(back.points, tr.points) and back.found.tolist() == tr.found.tolist()
     assert back.size == (640, 480) and back.fps == 25.0
-    (tmp_path / "bad.npz").write_bytes(b"not a numpy file")
-    with pytest.raises(InputError, match="not a readable pose file"):
-        PoseTrack.load(tmp_path / "bad.npz")
+    good = (tmp_path / "p.npz").read_bytes()
+    for name, data in (("bad.npz", b"not a numpy file"), ("empty.npz", b""), ("cut.npz", good[: len(good) // 2])):
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(InputError, match="not a readable pose file"):
+            PoseTrack.load(tmp_path / name)
 
 
 def test_hold_missing_takes_the_nearest_earlier_pose():

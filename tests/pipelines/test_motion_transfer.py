@@ -123,10 +123,18 @@ def test_a_model_folder_for_another_video_is_refused(dance_model, clips):
 
     with pytest.raises(InputError, match="use a new folder"):
         train(clips["hopper"], dance_model, loop=LoopConfig(steps=1), quiet=True)
-    with pytest.raises(CheckpointError):
-        from synthvid.pipelines.motion_transfer_render import load_dance_model
+    from synthvid.pipelines.motion_transfer_render import load_dance_model
 
+    with pytest.raises(CheckpointError):
         load_dance_model(dance_model.parent / "missing")
+    import shutil
+
+    cut = dance_model.parent / "cut"
+    shutil.copytree(dance_model, cut)
+    data = (cut / "target.npz").read_bytes()
+    (cut / "target.npz").write_bytes(data[: len(data) // 3])  # a truncated target file: one clear error
+    with pytest.raises(InputError, match="not a readable motion-transfer target"):
+        load_dance_model(cut)
 
 
 @pytest.mark.slow

@@ -48,15 +48,16 @@ class BackgroundEstimator:
         """(background, share of pixels that had to be inpainted because the person always covered them)."""
         if not self._frames:
             raise ValueError("no frames were added")
-        frames = np.stack(self._frames).astype(np.float32)  # N x H x W x 3
+        frames = np.stack(self._frames)  # N x H x W x 3 uint8 (float only band by band: memory)
         free = np.stack(self._free)  # N x H x W
-        frames[~free] = np.nan
         h, w = free.shape[1:]
         out = np.empty((h, w, 3), np.float32)
         with warnings.catch_warnings():  # pixels the person always covered are all-NaN: inpainted below
             warnings.simplefilter("ignore", RuntimeWarning)
-            for y0 in range(0, h, 64):  # in bands: nanmedian makes copies
-                out[y0:y0 + 64] = np.nanmedian(frames[:, y0:y0 + 64], axis=0)
+            for y0 in range(0, h, 64):
+                band = frames[:, y0:y0 + 64].astype(np.float32)
+                band[~free[:, y0:y0 + 64]] = np.nan
+                out[y0:y0 + 64] = np.nanmedian(band, axis=0)
         hole = np.isnan(out[..., 0])
         out[hole] = 0
         bg = np.clip(out + 0.5, 0, 255).astype(np.uint8)

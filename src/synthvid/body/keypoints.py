@@ -67,8 +67,8 @@ class PoseTrack:
                 pts, vis, found = z["points"].astype(np.float32), z["visibility"].astype(np.float32), z["found"]
                 track = cls(pts, vis, found.astype(bool), tuple(int(v) for v in z["size"]), float(z["fps"]),
                             int(z["people"]))
-        except (OSError, KeyError, ValueError, TypeError) as e:
-            raise InputError(f"{path} is not a readable pose file ({str(e).splitlines()[0][:100]})") from None
+        except Exception as e:  # noqa: BLE001 - hostile bytes: BadZipFile, EOFError, KeyError, ValueError ...
+            raise InputError(f"{path} is not a readable pose file ({(str(e).splitlines() or [type(e).__name__])[0][:100]})") from None
         if pts.ndim != 3 or pts.shape[1:] != (NUM_KEYPOINTS, 2) or vis.shape != pts.shape[:2] or len(found) != len(pts):
             raise InputError(f"{path} holds poses of the wrong shape {pts.shape}")
         return track
@@ -109,6 +109,7 @@ class PoseEstimator:
         self._pose: Any = None
         self._faces: Any = None
         self._column: tuple[int, int] | None = None  # x-range (in frame pixels) the pose graph sees
+        self._chosen_once = False  # a person was picked once: later re-choices never fail the run
         self._choose = True  # look for people (faces) on the next frame: at the start and after losing the person
         self.people = 0  # people seen when the person was chosen
         self._calls = 0
@@ -146,12 +147,13 @@ class PoseEstimator:
         for d in result.detections or []:
             b = d.location_data.relative_bounding_box
             boxes.append((b.xmin * w, b.width * w, b.height * h))
-        self.people = len(boxes)
-        if self.person > len(boxes) and boxes:
+        self.people = max(self.people, len(boxes))
+        if self.person > len(boxes) and boxes and not self._chosen_once:
             raise InputError(f"person {self.person} was asked for, but only {len(boxes)} "
                              f"{'person is' if len(boxes) == 1 else 'people are'} seen")
-        if len(boxes) < 2:
+        if len(boxes) < 2 or self.person > len(boxes):
             return None
+        self._chosen_once = True
         order = sorted(boxes, key=lambda b: b[0])
         x, bw, bh = order[self.person - 1] if self.person else max(boxes, key=lambda b: b[1] * b[2])
         half = 2.5 * max(bw, bh)  # a body is about 3-5 face heights wide with arms out
@@ -212,7 +214,8 @@ def smooth_points(points: np.ndarray, found: np.ndarray, fps: float, unit: float
 
 
 def hold_missing(points: np.ndarray, visibility: np.ndarray, found: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Frames without a person take the nearest earlier pose (the first found pose for leading frames)."""
+    """Frames without a person take the nearest earlier pose and its visibility (the first found pose for leading
+    frames); ``found`` still tells them apart."""
     pts, vis = points.copy(), visibility.copy()
     idx = np.flatnonzero(found)
     if len(idx) == 0:
@@ -222,7 +225,7 @@ def hold_missing(points: np.ndarray, visibility: np.ndarray, found: np.ndarray) 
         if found[t]:
             last = t
         else:
-            pts[t] = pts[last]
+            pts[t], vis[t] = pts[last], vis[last]
     return pts, vis
 
 

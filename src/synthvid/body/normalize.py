@@ -73,8 +73,14 @@ def ground_of(track: PoseTrack, feet: bool | None = None) -> Ground:
     y = anchor[:, 1]
     far_y, close_y = float(np.percentile(y, 5)), float(np.percentile(y, 95))
     tol = NEAR * track.size[1]
-    far_h = float(np.percentile(size[np.abs(y - far_y) <= tol], 90))
-    close_h = float(np.percentile(size[np.abs(y - close_y) <= tol], 90))
+
+    def height_near(at: float) -> float:
+        near = np.abs(y - at) <= tol
+        if not near.any():  # percentiles interpolate: no sample may lie that close; take the nearest ones
+            near = np.abs(y - at) <= np.abs(y - at).min() + 1e-6
+        return float(np.percentile(size[near], 90))
+
+    far_h, close_h = height_near(far_y), height_near(close_y)
     return Ground(bool(feet), far_y, close_y, max(far_h, 1.0), max(close_h, 1.0), float(np.median(anchor[:, 0])))
 
 

@@ -28,8 +28,8 @@ import torch
 import torch.nn.functional as F
 
 from synthvid.body.background import BackgroundEstimator
-from synthvid.body.keypoints import NOSE, PoseTrack, track_poses
-from synthvid.body.normalize import ground_of
+from synthvid.body.keypoints import NOSE, NUM_KEYPOINTS, PoseTrack, track_poses
+from synthvid.body.normalize import Ground, ground_of
 from synthvid.body.render import Canvas, render_pose
 from synthvid.config import Config, option
 from synthvid.errors import InputError
@@ -111,12 +111,18 @@ class TargetData:
                 meta = json.loads(str(z["meta"]))
                 data = cls(Canvas(x0, y0, side, int(res)), track, z["frames"], z["mattes"], z["background"],
                            float(z["hole_share"]), meta["ground"], str(meta["source"]))
-        except (OSError, KeyError, ValueError, TypeError, json.JSONDecodeError) as e:
-            raise InputError(f"{path} is not a readable motion-transfer target ({str(e).splitlines()[0][:100]})"
+            for key in ("auto", "hips"):
+                Ground.from_dict(data.ground[key])
+            w, h = data.track.size
+        except Exception as e:  # noqa: BLE001 - hostile bytes: BadZipFile, EOFError, KeyError, ValueError ...
+            raise InputError(f"{path} is not a readable motion-transfer target ({(str(e).splitlines() or [type(e).__name__])[0][:100]})"
                              ) from None
         r = data.canvas.resolution
         t = len(data.track)
-        w, h = data.track.size
+        tr = data.track
+        if tr.points.shape != (t, NUM_KEYPOINTS, 2) or tr.visibility.shape != (t, NUM_KEYPOINTS) or \
+                tr.found.shape != (t,) or not np.isfinite([data.canvas.x0, data.canvas.y0, data.canvas.side]).all():
+            raise InputError(f"{path} holds inconsistent poses")
         if r not in (128, 256, 512) or not data.canvas.side > 0 or w < 1 or h < 1 or \
                 data.background.shape != (h, w, 3) or data.background.dtype != np.uint8:
             raise InputError(f"{path} holds an inconsistent motion-transfer target")
@@ -428,9 +434,17 @@ def train(target_video: str | os.PathLike, out_dir: str | os.PathLike, model: Pi
     out = Path(out_dir)
     ctx = D.init_distributed(loop_cfg.device)
     try:
+        failure: BaseException | None = None
         if ctx.is_main:
-            data = load_or_prepare_target(target_video, out, model_cfg.resolution, frames, person, quiet)
-        D.agree(True, ctx)  # the other processes wait for the main one to write target.npz
+            try:
+                data = load_or_prepare_target(target_video, out, model_cfg.resolution, frames, person, quiet)
+            except BaseException as e:  # noqa: BLE001 - re-raised below, after telling the other processes
+                failure = e
+        # the other processes wait for the main one to write target.npz (or to fail: then all stop)
+        if D.agree(failure is not None, ctx):
+            if failure is not None:
+                raise failure
+            raise InputError("the main process could not prepare the target video (see its message)")
         if not ctx.is_main:
             data = TargetData.load(out / TARGET_FILE)
         task = DanceTask(data, model_cfg, cfg, ctx.device, seed=loop_cfg.seed + ctx.rank)

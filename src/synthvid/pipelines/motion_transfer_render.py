@@ -24,6 +24,7 @@ from synthvid.body.render import draw_pose, render_pose
 from synthvid.config import Config, option
 from synthvid.errors import CheckpointError, InputError
 from synthvid.io.files import check_input_file, check_output_path
+from synthvid.io.image import IMAGE_SUFFIXES
 from synthvid.io.output import Stamp, VideoOutput, write_image
 from synthvid.io.video import VIDEO_SUFFIXES, VideoReader, probe_video
 from synthvid.models.autoencoder import autocast_dtype
@@ -124,13 +125,14 @@ class DanceRenderer:
         with torch.autocast(m.device.type, dtype=m.dtype or torch.float32, enabled=m.dtype is not None):
             rgb, logit = m.generator(pose, self._prev_pose, self._prev_frame)
             rgb, alpha = rgb.float(), torch.sigmoid(logit.float())
+            # the next frame is conditioned on the unrefined composite, as in training
+            self._prev_frame = alpha * rgb + (1 - alpha) * self.background
+            self._prev_pose = pose
             if self.refine_face:
                 size = m.config.face_size
                 corners = face_boxes(torch.from_numpy(pts[None, NOSE]).float(), size, r)
                 faces = m.face(crop_faces(rgb, corners, size), crop_faces(pose, corners, size)).float()
                 rgb = paste_faces(rgb, faces, corners)
-        self._prev_frame = alpha * rgb + (1 - alpha) * self.background
-        self._prev_pose = pose
         return to_images(rgb)[0], alpha[0, 0].cpu().numpy(), pose_img
 
 
@@ -200,7 +202,7 @@ def transfer(source_video: str | os.PathLike, model_dir: str | os.PathLike, outp
     if alpha_out and out_path.suffix.lower() != ".mov":
         raise InputError("--background alpha writes ProRes 4444 with an alpha channel: give an output ending in .mov")
     if preview:
-        check_output_path(preview)
+        check_output_path(preview, IMAGE_SUFFIXES)
     model = load_dance_model(model_dir, cfg.device, cfg.precision)
     t0 = time.monotonic()
     info = probe_video(src)
@@ -225,8 +227,9 @@ def transfer(source_video: str | os.PathLike, model_dir: str | os.PathLike, outp
     strip: list[list[Frame]] = []
     bar = progress(total=len(track), desc="rendering", unit="frame", quiet=quiet)
     black = np.zeros((h, w, 3), np.uint8)
+    audio_end = (frames[0] + len(track)) / info.fps if frames[1] is not None else None
     with (VideoOutput(out_path, stamp, fps=info.fps_fraction, width=w, height=h, audio_from=src,
-                      audio_start=frames[0] / info.fps, crf=cfg.crf, alpha=alpha_out) as out,
+                      audio_start=frames[0] / info.fps, audio_end=audio_end, crf=cfg.crf, alpha=alpha_out) as out,
           (VideoOutput(matte_path, Stamp("dance.matte", settings, inputs=stamp.inputs), fps=info.fps_fraction,
                        width=w, height=h, crf=cfg.crf) if matte_path else contextlib.nullcontext()) as matte_out):
         for i in range(len(track)):
@@ -234,7 +237,11 @@ def transfer(source_video: str | os.PathLike, model_dir: str | os.PathLike, outp
             frame = renderer.canvas.paste(background, rgb, alpha)
             matte_frame = renderer.canvas.paste(black, np.full_like(rgb, 255), alpha) \
                 if matte_out is not None or alpha_out else None
-            out.write(np.concatenate([frame, matte_frame[..., :1]], axis=2) if alpha_out else frame)
+            if alpha_out:  # straight (not premultiplied) colour: the person's RGB over the whole canvas
+                straight = renderer.canvas.paste(black, rgb, np.ones_like(alpha))
+                out.write(np.concatenate([straight, matte_frame[..., :1]], axis=2))
+            else:
+                out.write(frame)
             if matte_out is not None:
                 matte_out.write(matte_frame)
             if i in kept:
