@@ -40,6 +40,7 @@ from synthvid.models.pix2pix import (ARCH, FaceRefiner, MultiScaleDiscriminator,
                                      crop_faces, face_boxes, feature_matching, hinge_d, hinge_g, paste_faces)
 from synthvid.progress import progress
 from synthvid.train import distributed as D
+from synthvid.train.data import to_frames
 from synthvid.train.loop import LoopConfig, TrainSummary, numpy_rng_state, restore_numpy_rng
 from synthvid.train.loop import train as run_loop
 from synthvid.train.losses import dssim, weighted_l1
@@ -101,7 +102,9 @@ class TargetData:
                  meta=np.array(json.dumps({"ground": self.ground, "source": self.source})))
 
     @classmethod
-    def load(cls, path: Path) -> TargetData:
+    def load(cls, path: Path, images: bool = True) -> TargetData:
+        """Read ``target.npz``; ``images=False`` skips the training crops and mattes (rendering needs only the
+        canvas, poses, ground and background)."""
         try:
             with np.load(path, allow_pickle=False) as z:
                 x0, y0, side, res = (float(v) for v in z["canvas"])
@@ -109,7 +112,10 @@ class TargetData:
                                   z["found"].astype(bool), tuple(int(v) for v in z["size"]), float(z["fps"]),
                                   int(z["people"]))
                 meta = json.loads(str(z["meta"]))
-                data = cls(Canvas(x0, y0, side, int(res)), track, z["frames"], z["mattes"], z["background"],
+                r = int(res)
+                frames = z["frames"] if images else np.zeros((0, r, r, 3), np.uint8)
+                mattes = z["mattes"] if images else np.zeros((0, r, r), np.uint8)
+                data = cls(Canvas(x0, y0, side, r), track, frames, mattes, z["background"],
                            float(z["hole_share"]), meta["ground"], str(meta["source"]))
             for key in ("auto", "hips"):
                 Ground.from_dict(data.ground[key])
@@ -126,7 +132,8 @@ class TargetData:
         if r not in (128, 256, 512) or not data.canvas.side > 0 or w < 1 or h < 1 or \
                 data.background.shape != (h, w, 3) or data.background.dtype != np.uint8:
             raise InputError(f"{path} holds an inconsistent motion-transfer target")
-        if data.frames.shape != (t, r, r, 3) or data.mattes.shape != (t, r, r) or data.frames.dtype != np.uint8:
+        n = t if images else 0
+        if data.frames.shape != (n, r, r, 3) or data.mattes.shape != (n, r, r) or data.frames.dtype != np.uint8:
             raise InputError(f"{path} holds target frames of the wrong shape {data.frames.shape}")
         return data
 
@@ -194,12 +201,6 @@ def prepare_target(video: str | os.PathLike, resolution: int, frames: tuple[int,
 def to_tensor(images: np.ndarray) -> torch.Tensor:
     """N x H x W x C uint8 -> N x C x H x W float32 in [-1, 1]."""
     return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div(127.5).sub(1)
-
-
-def to_images(t: torch.Tensor) -> list[Frame]:
-    """B x 3 x H x W in [-1, 1] -> list of uint8 H x W x 3."""
-    x = ((t.detach().float().clamp(-1, 1) + 1) * 127.5 + 0.5).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-    return list(x)
 
 
 def render_poses(points: np.ndarray, visibility: np.ndarray, resolution: int) -> np.ndarray:
@@ -387,7 +388,7 @@ class DanceTask:
             corners = face_boxes(b["nose1"], size, self.model_cfg.resolution)
             faces = self.face(crop_faces(fake1, corners, size), crop_faces(b["pose1"], corners, size)).float()
         out = paste_faces(fake1.float(), faces, corners)
-        cols = [to_images(t) for t in (b["pose1"], out, b["real1"])]
+        cols = [to_frames(t) for t in (b["pose1"], out, b["real1"])]
         return image_grid([[col[i] for col in cols] for i in range(len(self.preview_idx))])
 
 

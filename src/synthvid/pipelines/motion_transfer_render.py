@@ -29,10 +29,11 @@ from synthvid.io.output import Stamp, VideoOutput, write_image
 from synthvid.io.video import VIDEO_SUFFIXES, VideoReader, probe_video
 from synthvid.models.autoencoder import autocast_dtype
 from synthvid.models.pix2pix import ARCH, FaceRefiner, Pix2PixConfig, PoseGenerator, crop_faces, face_boxes, paste_faces
-from synthvid.pipelines.motion_transfer import TARGET_FILE, TargetData, to_images, to_tensor
+from synthvid.pipelines.motion_transfer import TARGET_FILE, TargetData, to_tensor
 from synthvid.progress import progress
 from synthvid.train import distributed as D
 from synthvid.train.checkpoint import load_checkpoint
+from synthvid.train.data import to_frames
 from synthvid.train.loop import CHECKPOINT
 from synthvid.types import Frame
 from synthvid.viz import image_grid, label
@@ -91,7 +92,7 @@ def load_dance_model(model_dir: str | os.PathLike, device: str = "cpu", precisio
     except (KeyError, TypeError, ValueError, RuntimeError, InputError) as e:
         raise CheckpointError(f"{p / CHECKPOINT} does not hold a usable motion-transfer model "
                               f"({str(e).splitlines()[0][:120]})") from None
-    target = TargetData.load(p / TARGET_FILE)
+    target = TargetData.load(p / TARGET_FILE, images=False)
     if target.canvas.resolution != cfg.resolution:
         raise CheckpointError(f"{p}: target data at {target.canvas.resolution} px but the model at {cfg.resolution}")
     dev = D.resolve_device(device)
@@ -133,7 +134,7 @@ class DanceRenderer:
                 corners = face_boxes(torch.from_numpy(pts[None, NOSE]).float(), size, r)
                 faces = m.face(crop_faces(rgb, corners, size), crop_faces(pose, corners, size)).float()
                 rgb = paste_faces(rgb, faces, corners)
-        return to_images(rgb)[0], alpha[0, 0].cpu().numpy(), pose_img
+        return to_frames(rgb)[0], alpha[0, 0].cpu().numpy(), pose_img
 
 
 @dataclasses.dataclass
@@ -234,13 +235,13 @@ def transfer(source_video: str | os.PathLike, model_dir: str | os.PathLike, outp
                        width=w, height=h, crf=cfg.crf) if matte_path else contextlib.nullcontext()) as matte_out):
         for i in range(len(track)):
             rgb, alpha, pose_img = renderer.render(points[i], track.visibility[i])
-            frame = renderer.canvas.paste(background, rgb, alpha)
             matte_frame = renderer.canvas.paste(black, np.full_like(rgb, 255), alpha) \
                 if matte_out is not None or alpha_out else None
             if alpha_out:  # straight (not premultiplied) colour: the person's RGB over the whole canvas
-                straight = renderer.canvas.paste(black, rgb, np.ones_like(alpha))
-                out.write(np.concatenate([straight, matte_frame[..., :1]], axis=2))
+                frame = renderer.canvas.paste(black, rgb, np.ones_like(alpha))
+                out.write(np.concatenate([frame, matte_frame[..., :1]], axis=2))
             else:
+                frame = renderer.canvas.paste(background, rgb, alpha)
                 out.write(frame)
             if matte_out is not None:
                 matte_out.write(matte_frame)
