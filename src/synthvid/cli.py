@@ -161,6 +161,15 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return v.exit_code
 
 
+def _cmd_detect(args: argparse.Namespace) -> int:
+    from synthvid.provenance.detect import detect_file  # noqa: PLC0415
+
+    r = detect_file(args.file, model=args.model, max_frames=args.max_frames, threshold=args.threshold,
+                    heatmap=args.heatmap, device=args.device, quiet=args.quiet or args.json)
+    print(r.to_json() if args.json else r.summary())
+    return r.exit_code
+
+
 def build_parser() -> argparse.ArgumentParser:
     from synthvid.pipelines.configs import (CONVERT, DANCE_MODEL, DANCE_TRAIN, DANCE_TRANSFER, EXTRACT,  # noqa: PLC0415
                                             LIPSYNC, LIPSYNC_TRAIN, LOOP, MODEL, REENACT, TRAIN)
@@ -294,6 +303,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--key", metavar="KEY", help="also try this watermark key (the public key is always tried)")
     p.add_argument("--json", action="store_true", help="print the full report as JSON")
     p.add_argument("--max-frames", type=int, default=300, help="frames to look at (default: 300)")
+
+    p = command(sub, "detect", _cmd_detect, "estimate how likely the faces in a video or image are manipulated "
+                "(face swap, reenactment, lip sync), with a heat map; exit 0: likely real, 1: likely manipulated",
+                writes=False)
+    p.add_argument("file", metavar="FILE", help="video (mp4/mov/mkv/...) or image (png/jpg)")
+    p.add_argument("--heatmap", metavar="PNG", help="write the most suspect frame with its heat map")
+    p.add_argument("--json", action="store_true", help="print the full report (per-frame scores) as JSON")
+    p.add_argument("--max-frames", type=int, default=32, help="frames looked at, spread over the video (default: 32)")
+    p.add_argument("--threshold", type=float, default=0.5, help="probability from which the verdict is 'likely "
+                   "manipulated' (default: 0.5)")
+    p.add_argument("--model", metavar="PATH", help="detector weights or training folder (default: the shipped one)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     return parser
 
 

@@ -435,19 +435,12 @@ def train(target_video: str | os.PathLike, out_dir: str | os.PathLike, model: Pi
     out = Path(out_dir)
     ctx = D.init_distributed(loop_cfg.device)
     try:
-        failure: BaseException | None = None
-        if ctx.is_main:
-            try:
-                data = load_or_prepare_target(target_video, out, model_cfg.resolution, frames, person, quiet)
-            except BaseException as e:  # noqa: BLE001 - re-raised below, after telling the other processes
-                failure = e
+        prepared: dict[str, TargetData] = {}
         # the other processes wait for the main one to write target.npz (or to fail: then all stop)
-        if D.agree(failure is not None, ctx):
-            if failure is not None:
-                raise failure
-            raise InputError("the main process could not prepare the target video (see its message)")
-        if not ctx.is_main:
-            data = TargetData.load(out / TARGET_FILE)
+        D.on_main_first(lambda: prepared.update(data=load_or_prepare_target(target_video, out, model_cfg.resolution,
+                                                                            frames, person, quiet)),
+                        ctx, "prepare the target video")
+        data = prepared["data"] if ctx.is_main else TargetData.load(out / TARGET_FILE)
         task = DanceTask(data, model_cfg, cfg, ctx.device, seed=loop_cfg.seed + ctx.rank)
         return run_loop(task, out, loop_cfg, ctx, arch_config=task.arch_config(), quiet=quiet)
     finally:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 import torch.distributed as dist
@@ -99,3 +99,18 @@ def agree(flag: bool, ctx: DistContext) -> bool:
     t = torch.tensor([1.0 if flag else 0.0], device=ctx.device)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.item() > 0)
+
+
+def on_main_first(prepare: Callable[[], object], ctx: DistContext, what: str) -> None:
+    """Run ``prepare`` (e.g. writing a data file the others then read) on the main process only, while the others
+    wait; if it fails there, every process stops: the main one re-raises its error, the others raise InputError."""
+    failure: BaseException | None = None
+    if ctx.is_main:
+        try:
+            prepare()
+        except BaseException as e:  # noqa: BLE001 - re-raised below, after telling the other processes
+            failure = e
+    if agree(failure is not None, ctx):
+        if failure is not None:
+            raise failure
+        raise InputError(f"the main process could not {what} (see its message)")

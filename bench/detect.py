@@ -1,0 +1,176 @@
+"""Detector benchmark: ROC AUC of `synthvid detect` on real talking clips of people the detector never saw versus
+generated talking heads of other tools and synthvid's own face swap and reenactment outputs, at frame and video
+level; a control of real clips that only passed through synthvid's writer (watermark, no manipulation); cost.
+
+    python bench/detect.py [--model runs/detector] [--docs]
+
+Reals: the talking clips of scripts/train_detector.py's EVAL_PEOPLE (held out of training). Fakes:
+../shared/media/fakes (VASA-1 / EMO outputs, never trained on); synthvid outputs made by bench/reenact.py
+(self-reenactment of the eval people's clips, photo reenactment of portraits kept out of training) and
+bench/face_swap.py (the held-out obama clips with andrew's face), read from bench/work (missing ones are skipped).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT / "scripts"))
+from common import goal, table, write_results  # noqa: E402
+from train_detector import EVAL_PEOPLE, EVAL_PORTRAITS, person_of  # noqa: E402
+
+from synthvid.io.output import Stamp, VideoOutput  # noqa: E402
+from synthvid.io.video import VideoReader, VideoWriter, probe_video  # noqa: E402
+from synthvid.provenance.detect import detect_file  # noqa: E402
+
+MEDIA = ROOT.parent / "shared" / "media"
+WORK = ROOT / "bench" / "work"
+FRAMES = 32
+
+
+def auc(neg: list[float], pos: list[float]) -> float:
+    """ROC AUC = P(score of a fake > score of a real), ties counting half (Mann-Whitney)."""
+    n, p = np.asarray(neg, np.float64), np.asarray(pos, np.float64)
+    if not len(n) or not len(p):
+        return float("nan")
+    greater = (p[:, None] > n[None, :]).sum() + 0.5 * (p[:, None] == n[None, :]).sum()
+    return float(greater / (len(n) * len(p)))
+
+
+def eval_sets() -> dict[str, list[Path]]:
+    reals = sorted(p for p in (MEDIA / "talking").glob("*.mp4") if person_of(p.stem) in EVAL_PEOPLE)
+    reen = WORK / "reenact"
+    stages = sorted(WORK.glob("run/eval_*"), key=lambda d: int(d.name[5:]) if d.name[5:].isdigit() else -1)
+    swaps = sorted(stages[-1].glob("heldout_*.mp4")) if stages else []  # the longest-trained face-swap model
+    return {
+        "real": reals,
+        "external": sorted((MEDIA / "fakes").glob("*.mp4")),
+        "synthvid_reenact": sorted(p for p in reen.glob("self_*_out.mp4") if person_of(p.stem[5:]) in EVAL_PEOPLE)
+        + sorted(p for p in reen.glob("x_photo_*.mp4") if any(p.stem[8:].startswith(e) for e in EVAL_PORTRAITS)),
+        "synthvid_swap": swaps,
+    }
+
+
+def watermarked_copies(reals: list[Path], out: Path) -> list[Path]:
+    """Real clips passed through synthvid's writer unchanged (watermarked and re-encoded, nothing manipulated)."""
+    out.mkdir(parents=True, exist_ok=True)
+    made = []
+    for p in reals[:3]:
+        dst = out / f"passthrough_{p.stem}.mp4"
+        if not dst.exists():
+            info = probe_video(p)
+            with VideoReader(p, end=300) as r, VideoOutput(dst, fps=info.fps_fraction, width=info.width,
+                                                           height=info.height, stamp=Stamp("bench.passthrough",
+                                                                                           synthetic=False)) as w:
+                for f in r:
+                    w.write(f)
+        made.append(dst)
+    return made
+
+
+def reencoded(paths: list[Path], out: Path, crf: int = 28) -> list[Path]:
+    """The first 10 s of each video re-encoded with H.264 at ``crf`` (what a sharing site does), not watermarked."""
+    out.mkdir(parents=True, exist_ok=True)
+    made = []
+    for p in paths:
+        dst = out / f"crf{crf}_{p.stem}.mp4"
+        if not dst.exists():
+            info = probe_video(p)
+            with VideoReader(p, end=int(10 * info.fps) or None) as r, VideoWriter(
+                    dst, fps=info.fps_fraction, width=info.width, height=info.height, crf=crf, preset="medium") as w:
+                for f in r:
+                    w.write(f)
+        made.append(dst)
+    return made
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default=None, help="detector run folder or weights (default: the shipped one)")
+    ap.add_argument("--docs", action="store_true", help="also write the heat-map figures of docs/provenance.md")
+    args = ap.parse_args()
+    if not (MEDIA / "talking").is_dir():
+        print(f"error: no development media at {MEDIA}", file=sys.stderr)
+        return 2
+    sets = eval_sets()
+    sets["control_watermarked_real"] = watermarked_copies(sets["real"], WORK / "detect")
+    fake_sets = ("external", "synthvid_reenact", "synthvid_swap")
+    sets["crf28_real"] = reencoded(sets["real"], WORK / "detect" / "crf28")
+    sets["crf28_fake"] = reencoded([p for n in fake_sets for p in sets[n]], WORK / "detect" / "crf28")
+    scores: dict[str, dict[str, list[float]]] = {}
+    rows, seconds, frames = [], 0.0, 0
+    for name, paths in sets.items():
+        scores[name] = {}
+        for p in paths:
+            t = time.perf_counter()
+            r = detect_file(p, model=args.model, max_frames=FRAMES, quiet=True)
+            seconds += time.perf_counter() - t
+            frames += len(r.frames) + r.frames_without_face
+            scores[name][p.name] = r.frame_probabilities
+            rows.append([name, p.name, len(r.frames), r.probability, min(r.frame_probabilities),
+                         max(r.frame_probabilities)])
+            print(f"{name:26s} {p.name:44s} {r.probability:.3f}", flush=True)
+
+    def video(name: str) -> list[float]:
+        return [float(np.mean(v)) for v in scores[name].values()]
+
+    def frame(name: str) -> list[float]:
+        return [x for v in scores[name].values() for x in v]
+
+    metrics: dict[str, float] = {}
+    for name in fake_sets + ("control_watermarked_real",):
+        metrics[f"video_auc_{name}"] = auc(video("real"), video(name))
+        metrics[f"frame_auc_{name}"] = auc(frame("real"), frame(name))
+    all_fake_v = [x for n in fake_sets for x in video(n)]
+    all_fake_f = [x for n in fake_sets for x in frame(n)]
+    metrics["video_auc"] = auc(video("real"), all_fake_v)
+    metrics["frame_auc"] = auc(frame("real"), all_fake_f)
+    metrics["video_auc_crf28"] = auc(video("crf28_real"), video("crf28_fake"))
+    metrics["frame_auc_crf28"] = auc(frame("crf28_real"), frame("crf28_fake"))
+    metrics["video_accuracy_at_0_5"] = float(np.mean([v < 0.5 for v in video("real")] + [v >= 0.5 for v in all_fake_v]))
+    metrics["mean_probability_real"] = float(np.mean(video("real")))
+    metrics["mean_probability_watermarked_real"] = float(np.mean(video("control_watermarked_real")))
+    for name in fake_sets:
+        metrics[f"mean_probability_{name}"] = float(np.mean(video(name))) if video(name) else float("nan")
+    metrics["detect_ms_per_frame"] = 1000.0 * seconds / max(frames, 1)
+    metrics["videos_real"] = len(sets["real"])
+    metrics["videos_fake"] = len(all_fake_v)
+    goals = {
+        "video_auc_external": goal(0.95, ">=", metrics["video_auc_external"]),
+        "video_auc_synthvid_reenact": goal(0.95, ">=", metrics["video_auc_synthvid_reenact"]),
+        "video_auc_synthvid_swap": goal(0.95, ">=", metrics["video_auc_synthvid_swap"]),
+        "video_auc": goal(0.95, ">=", metrics["video_auc"]),
+    }
+    sections = [("Per video", table(["set", "file", "frames", "probability", "min frame", "max frame"], rows)),
+                ("All figures", table(["metric", "value"], [[k, v] for k, v in metrics.items()]))]
+    intro = (f"Reals: talking clips of people held out of training ({', '.join(EVAL_PEOPLE)}). Up to {FRAMES} frames "
+             "per video, spread evenly; a video's score is the mean of its frames' scores. AUC with few videos per "
+             "set is coarse (one video moves it by 1/(reals x fakes)). control_watermarked_real: real clips that "
+             "only passed through synthvid's writer; an AUC near 0.5 there means the detector does not key on the "
+             "watermark or re-encoding. crf28: every real and fake video's first 10 s re-encoded with H.264 CRF 28.")
+    cmd = "python bench/detect.py" + (f" --model {args.model}" if args.model else "")
+    path = write_results("detect", cmd, metrics, goals, sections, intro=intro)
+    print(f"wrote {path}")
+    if args.docs:
+        write_figures(sets, args.model)
+    return 0
+
+
+def write_figures(sets: dict[str, list[Path]], model: str | None) -> None:
+    """Heat maps of one real clip, one external fake and one synthvid output of each kind, for the docs."""
+    img = ROOT / "docs" / "img"
+    picks = {"real": sets["real"][:1], "external": sets["external"][:1], "reenact": sets["synthvid_reenact"][:1],
+             "swap": sets["synthvid_swap"][:1]}
+    for name, paths in picks.items():
+        for p in paths:
+            detect_file(p, model=model, max_frames=FRAMES, heatmap=img / f"detect_{name}.jpg", quiet=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""Train the manipulated-face detector shipped in src/synthvid/data/detector.pt.
+
+    python scripts/train_detector.py [--minutes 30] [--media ../shared/media] [--fakes bench/work/reenact]
+                                     [--run runs/detector]
+
+Real faces: the driving clips, the portraits and the talking clips of the people in TRAIN_PEOPLE. The talking
+clips of the other people (EVAL_PEOPLE) are never seen, so `bench/detect.py` measures the detector on people and
+recordings it did not learn from. Fakes: self-blended versions of those real faces, made on the fly, plus the
+synthvid outputs in --fakes whose target is one of TRAIN_PEOPLE (made by `bench/reenact.py`; missing ones are
+skipped). Resumable (the shared loop): re-running continues. Writes half-precision weights to the package.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from synthvid.models.detector import DetectorConfig
+from synthvid.provenance.detector_training import DetectorTrainConfig, export_detector, train_detector
+from synthvid.train.loop import LoopConfig
+
+TRAIN_PEOPLE = ("andrew", "feifeili", "kristinoem", "man_address_60s", "retalking_face1", "retalking_face2",
+                "wda_aoc")
+EVAL_PEOPLE = ("obama", "reagan", "wda_katiehill", "retalking_face4", "retalking_face5")
+# portraits kept out of training: eval people, and the photos the reenactment benchmark animates
+EVAL_PORTRAITS = ("obama", "obama2", "macron", "beckham", "edtalk_identity")
+
+
+def person_of(stem: str) -> str | None:
+    for person in TRAIN_PEOPLE + EVAL_PEOPLE:
+        if stem.startswith(person):
+            return person
+    return None
+
+
+def training_reals(media: Path) -> list[Path]:
+    talking = sorted(p for p in (media / "talking").glob("*.mp4") if person_of(p.stem) in TRAIN_PEOPLE)
+    driving = sorted((media / "driving").glob("*.mp4"))
+    portraits = sorted(p for p in (media / "portraits").iterdir()
+                       if p.suffix.lower() in (".jpg", ".png") and p.stem not in EVAL_PORTRAITS)
+    return talking + driving + portraits
+
+
+def training_fakes(fakes: Path) -> list[Path]:
+    """Self-reenactment and video reenactment outputs whose target is a training person."""
+    out = []
+    for p in sorted(fakes.glob("*.mp4")):
+        if p.stem.startswith("self_") and p.stem.endswith("_out") and person_of(p.stem[5:]) in TRAIN_PEOPLE:
+            out.append(p)
+        elif p.stem.startswith("x_video_") and person_of(p.stem[8:]) in TRAIN_PEOPLE:
+            out.append(p)
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--media", default="../shared/media")
+    ap.add_argument("--fakes", default="bench/work/reenact", help="folder of synthvid outputs (bench/reenact.py)")
+    ap.add_argument("--run", default="runs/detector")
+    ap.add_argument("--minutes", type=float, default=30.0)
+    ap.add_argument("--every", type=int, default=3, help="look at every N-th frame")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "src/synthvid/data/detector.pt"))
+    args = ap.parse_args()
+    media = Path(args.media)
+    if not (media / "talking").is_dir():
+        print(f"error: no development media at {media}", file=sys.stderr)
+        return 2
+    reals, fakes = training_reals(media), training_fakes(Path(args.fakes))
+    print(f"{len(reals)} real videos/images, {len(fakes)} synthvid outputs")
+    Path(args.run).parent.mkdir(parents=True, exist_ok=True)
+    summary = train_detector(reals, args.run, fake=fakes, model=DetectorConfig(), config=DetectorTrainConfig(),
+                             loop=LoopConfig(minutes=args.minutes, snapshot_minutes=3, preview_minutes=3,
+                                             device=args.device),
+                             every=args.every, max_per_video=300)
+    export_detector(args.run, args.out)
+    print(f"step {summary.step}, {summary.images_per_s:.0f} img/s, losses {summary.losses}; wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,231 @@
+"""`synthvid detect FILE`: how likely the faces in a video or image are manipulated, per frame and overall, with a
+heat map of the suspect regions.
+
+Faces are found with the face mesh, aligned to the detector's crop (:mod:`synthvid.models.detector`), and scored;
+a frame's score is its most suspect face, a video's the mean over the frames looked at (spread evenly over the
+whole video). The heat map is the detector's blend-boundary map of the most suspect face, drawn back onto its
+frame. The shipped weights (``synthvid/data/detector.pt``) were trained by ``scripts/train_detector.py`` from real
+faces only (self-blended images) plus synthvid's own outputs; see ``docs/provenance.md`` for what they were
+measured to catch and miss.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import os
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+
+from synthvid.errors import CheckpointError, InputError
+from synthvid.face.align import align_face
+from synthvid.face.detect import FaceDetector
+from synthvid.face.geometry import transform_points
+from synthvid.io.files import check_input_file
+from synthvid.io.image import IMAGE_SUFFIXES, read_image
+from synthvid.models.detector import ARCH, DetectorConfig, FakeDetector
+from synthvid.progress import progress
+from synthvid.train.checkpoint import load_checkpoint
+from synthvid.types import Affine, Frame
+
+# exit codes of `synthvid detect` (errors keep the usual 2-5)
+EXIT_REAL = 0  # no manipulation found
+EXIT_MANIPULATED = 1  # overall probability at or above the threshold
+SHIPPED = "detector.pt"
+
+
+@dataclasses.dataclass
+class FaceCrop:
+    crop: Frame  # R x R x 3 aligned crop
+    matrix: Affine  # frame -> crop
+    points: np.ndarray  # 478 x 2 landmarks in crop pixels
+
+
+def face_crops(frame: Frame, detector: FaceDetector, cfg: DetectorConfig) -> list[FaceCrop]:
+    """Aligned detector crops of every face the detector finds in ``frame``, largest first."""
+    out = []
+    for face in detector.detect(frame):
+        crop, m = align_face(frame, face.landmarks, cfg.resolution, cfg.coverage)
+        out.append(FaceCrop(crop, m, transform_points(face.landmarks[:, :2], m)))
+    return out
+
+
+def to_input(crops: list[Frame] | np.ndarray) -> torch.Tensor:
+    """uint8 crops -> float32 B x 3 x R x R in [-1, 1]."""
+    x = torch.from_numpy(np.ascontiguousarray(np.stack(list(crops)))).float()
+    return x.permute(0, 3, 1, 2) / 127.5 - 1.0
+
+
+def load_detector(path: str | os.PathLike | None = None, device: str = "cpu") -> FakeDetector:
+    """The detector from a training run's checkpoint or an exported weights file (default: the shipped one)."""
+    if path is None:
+        return _shipped(device)
+    p = Path(path)
+    if p.is_dir():
+        p = p / "checkpoint.pt"
+    return _build(load_checkpoint(p, ARCH, map_location="cpu"), device)
+
+
+@functools.lru_cache(maxsize=2)
+def _shipped(device: str) -> FakeDetector:
+    with resources.as_file(resources.files("synthvid.data").joinpath(SHIPPED)) as p:
+        if not p.is_file():
+            raise CheckpointError("the shipped detector weights are missing (synthvid/data/detector.pt); train "
+                                  "one with scripts/train_detector.py and pass --model")
+        return _build(load_checkpoint(p, ARCH, map_location="cpu"), device)
+
+
+def _build(ck: dict[str, Any], device: str) -> FakeDetector:
+    try:
+        net = FakeDetector(DetectorConfig.from_dict(ck["config"]["model"]))
+        net.load_state_dict({k: v.float() for k, v in ck["state_dict"]["detector"].items()})
+    except (KeyError, RuntimeError, TypeError, ValueError) as e:
+        raise CheckpointError(f"detector weights do not fit the network: {str(e).splitlines()[0][:160]}") from None
+    return net.to(device).eval()
+
+
+@torch.no_grad()
+def score_crops(net: FakeDetector, crops: list[Frame]) -> tuple[np.ndarray, np.ndarray]:
+    """Probabilities (N) that each crop is manipulated, and blend maps (N x R/4 x R/4, in [0, 1])."""
+    if not crops:
+        side = net.cfg.resolution // 4
+        return np.zeros(0, np.float32), np.zeros((0, side, side), np.float32)
+    device = next(net.parameters()).device
+    logit, blend = net(to_input(crops).to(device))
+    return torch.sigmoid(logit).cpu().numpy(), torch.sigmoid(blend[:, 0]).cpu().numpy()
+
+
+@dataclasses.dataclass
+class DetectReport:
+    path: str
+    probability: float  # overall probability that the faces are manipulated
+    verdict: str  # "likely manipulated" | "likely real"
+    threshold: float
+    frames: list[int]  # frame indices looked at that had a face
+    frame_probabilities: list[float]  # one per entry of ``frames`` (the most suspect face)
+    faces: int  # faces scored
+    frames_without_face: int
+    heatmap: str | None  # path of the heat-map image, when written
+    exit_code: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.as_dict(), indent=2, sort_keys=True)
+
+    def summary(self) -> str:
+        p = np.asarray(self.frame_probabilities)
+        lines = [self.path,
+                 f"  manipulated: {self.probability:.1%} probability ({len(self.frames)} frames with a face, "
+                 f"{self.faces} faces scored; frame scores {p.min():.2f}..{p.max():.2f})",
+                 f"  verdict:     {self.verdict} (threshold {self.threshold:.2f})"]
+        if self.frames_without_face:
+            lines.insert(2, f"  no face in {self.frames_without_face} of the frames looked at")
+        if self.heatmap:
+            lines.append(f"  heat map:    {self.heatmap}")
+        return "\n".join(lines)
+
+
+def _frames(path: Path, max_frames: int, quiet: bool) -> Any:
+    """(index, frame) pairs: the image, or up to ``max_frames`` frames spread evenly over the video."""
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        yield 0, read_image(path)
+        return
+    from synthvid.io.media import open_media  # noqa: PLC0415
+    from synthvid.io.video import VideoReader  # noqa: PLC0415
+
+    container = open_media(path, "media", need_video=False)
+    has_video = bool(container.streams.video)
+    container.close()
+    if not has_video:
+        raise InputError(f"{path} has no video stream (audio only?); detect needs a face video or image")
+    with VideoReader(path) as reader:
+        n = max(len(reader), 1)
+        stride = max(1, n // max_frames)
+        bar = progress(total=min(max_frames, -(-n // stride)), desc="scoring faces", unit="frame", quiet=quiet)
+        taken = 0
+        for i, frame in enumerate(reader):
+            if i % stride:
+                continue
+            yield i, frame
+            bar.update(1)
+            taken += 1
+            if taken >= max_frames:
+                break
+        bar.close()
+
+
+def detect_file(path: str | os.PathLike, model: str | os.PathLike | None = None, max_frames: int = 32,
+                threshold: float = 0.5, heatmap: str | os.PathLike | None = None, device: str = "cpu",
+                quiet: bool = False) -> DetectReport:
+    """Score the faces of a video or image.
+
+    Args:
+        path: video or image file.
+        model: detector checkpoint or training folder (default: the shipped weights).
+        max_frames: frames looked at, spread over the video.
+        threshold: overall probability at which the verdict is "likely manipulated".
+        heatmap: PNG/JPEG path for the heat map of the most suspect face's frame (input | heat map).
+        device: torch device.
+        quiet: no progress bar.
+    """
+    p = check_input_file(path, "file")
+    if max_frames < 1:
+        raise InputError(f"max_frames must be at least 1, got {max_frames}")
+    if not 0.0 < threshold < 1.0:
+        raise InputError(f"threshold must lie strictly between 0 and 1, got {threshold}")
+    net = load_detector(model, device)
+    frames, probs, nfaces, missing = [], [], 0, 0
+    worst: tuple[float, Frame, FaceCrop, np.ndarray] | None = None
+    with FaceDetector(max_faces=4, video=False) as detector:
+        for index, frame in _frames(p, max_frames, quiet):
+            crops = face_crops(frame, detector, net.cfg)
+            if not crops:
+                missing += 1
+                continue
+            prob, maps = score_crops(net, [c.crop for c in crops])
+            k = int(np.argmax(prob))
+            frames.append(index)
+            probs.append(round(float(prob[k]), 4))
+            nfaces += len(crops)
+            if heatmap is not None and (worst is None or prob[k] > worst[0]):
+                worst = (float(prob[k]), frame, crops[k], maps[k])
+    if not frames:
+        raise InputError(f"no face found in {p} ({missing} frames looked at)")
+    overall = float(np.mean(probs))
+    written = None
+    if heatmap is not None and worst is not None:
+        from synthvid.io.output import Stamp, write_image  # noqa: PLC0415
+
+        image = draw_heatmap(worst[1], worst[2].matrix, worst[3], net.cfg.resolution)
+        written = str(write_image(heatmap, image, Stamp("detect.heatmap", {"probability": round(worst[0], 4)},
+                                                        synthetic=False, inputs=(p.name,))))
+    manipulated = overall >= threshold
+    return DetectReport(path=str(p), probability=round(overall, 4),
+                        verdict="likely manipulated" if manipulated else "likely real", threshold=threshold,
+                        frames=frames, frame_probabilities=probs, faces=nfaces, frames_without_face=missing,
+                        heatmap=written, exit_code=EXIT_MANIPULATED if manipulated else EXIT_REAL)
+
+
+def draw_heatmap(frame: Frame, matrix: Affine, blend: np.ndarray, resolution: int) -> Frame:
+    """Side by side: the frame with the face box, and the frame with the blend map drawn over the face."""
+    h, w = frame.shape[:2]
+    crop_map = cv2.resize(blend.astype(np.float32), (resolution, resolution), interpolation=cv2.INTER_CUBIC)
+    inv = cv2.invertAffineTransform(np.asarray(matrix, np.float32))
+    heat = np.clip(cv2.warpAffine(crop_map, inv, (w, h), flags=cv2.INTER_LINEAR, borderValue=0), 0, 1)
+    colour = cv2.applyColorMap((heat * 255).astype(np.uint8), cv2.COLORMAP_JET)[..., ::-1].astype(np.float32)
+    alpha = np.clip(0.8 * heat, 0, 0.8)[..., None]
+    over = (frame.astype(np.float32) * (1 - alpha) + colour * alpha).astype(np.uint8)
+    left = frame.copy()
+    corners = np.array([[0, 0], [resolution, 0], [resolution, resolution], [0, resolution]], np.float32)
+    box = (corners @ inv[:, :2].T + inv[:, 2]).round().astype(np.int32)
+    for image in (left, over):  # the region the detector looked at
+        cv2.polylines(image, [box], True, (255, 220, 0), max(1, round(min(h, w) / 300)), cv2.LINE_AA)
+    return np.concatenate([left, over], 1)

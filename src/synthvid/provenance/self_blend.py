@@ -1,0 +1,133 @@
+"""Self-blended images (SBI, Shiohara & Yamasaki 2022): fake faces made from one real face, for training a
+detector without any fake dataset.
+
+A face crop is blended with a slightly altered copy of itself (colour shift, blur or sharpening, a small resize
+and shift) through a deformed, feathered face mask. Identity and expression stay the same, so the only things
+that tell the result from the original are the artefacts every face swap, reenactment and lip sync leaves where
+it pastes a generated face: a blending boundary, a colour mismatch, a change of sharpness, a slight misfit of
+shapes. The blend's boundary map ``4 m (1 - m)`` (Face X-ray) is the target of the detector's heat-map head.
+
+Both real and blended crops then go through the same augmentation (flip, JPEG, down-up scaling, noise), so
+compression and resolution cannot separate the classes.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from synthvid.errors import InputError
+from synthvid.face import landmarks as L
+
+# mask shapes: the whole face (swap, reenactment), the inner face (eyes to mouth), the lower face (lip sync)
+_INNER = L.RIGHT_EYEBROW + L.LEFT_EYEBROW + L.LIPS_OUTER + (234, 454, 93, 323, 132, 361, 58, 288, 172, 397)
+_LOWER = L.LIPS_OUTER + L.NOSE + (132, 58, 172, 136, 150, 149, 176, 148, 152, 377, 400, 378, 379, 365, 397, 288, 361)
+REGIONS = ((tuple(L.FACE_OVAL), 0.6), (_INNER, 0.25), (_LOWER, 0.15))
+BLEND_RATIOS = (0.25, 0.5, 0.75, 1.0, 1.0, 1.0)
+
+
+def _check(face: np.ndarray, points: np.ndarray) -> None:
+    if face.ndim != 3 or face.shape[2] != 3 or face.dtype != np.uint8 or face.shape[0] != face.shape[1]:
+        raise InputError(f"self_blend needs a square uint8 H x W x 3 crop, got {face.dtype} {face.shape}")
+    if points.ndim != 2 or points.shape[0] < L.NUM_LANDMARKS - 10 or points.shape[1] < 2:
+        raise InputError(f"self_blend needs the 478 landmarks in crop pixels, got {points.shape}")
+
+
+def blend_mask(points: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    """A random, deformed, feathered face-region mask: float32 size x size in [0, 1]."""
+    k = rng.choice(len(REGIONS), p=[p for _, p in REGIONS])
+    hull = cv2.convexHull(np.ascontiguousarray(points[list(REGIONS[k][0]), :2], dtype=np.float32))
+    mask = np.zeros((size, size), np.uint8)
+    cv2.fillConvexPoly(mask, np.round(hull.reshape(-1, 2) * 4).astype(np.int32), 255, lineType=cv2.LINE_AA, shift=2)
+    m = mask.astype(np.float32) / 255.0
+    # smooth elastic deformation: masks of real tools follow landmarks only roughly
+    amp = size * rng.uniform(0.01, 0.04)
+    grid = rng.normal(0.0, 1.0, (2, 5, 5)).astype(np.float32)
+    flow = [cv2.resize(g, (size, size), interpolation=cv2.INTER_CUBIC) * amp for g in grid]
+    xs, ys = np.meshgrid(np.arange(size, dtype=np.float32), np.arange(size, dtype=np.float32))
+    m = cv2.remap(m, xs + flow[0], ys + flow[1], cv2.INTER_LINEAR, borderValue=0)
+    grow = int(round(size * rng.uniform(-0.04, 0.02)))
+    if grow:
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * abs(grow) + 1, 2 * abs(grow) + 1))
+        m = cv2.dilate(m, kernel) if grow > 0 else cv2.erode(m, kernel)
+    for _ in range(2):  # two blurs of random width: from hard edges to wide feathering
+        sigma = size * rng.uniform(0.002, 0.03)
+        if sigma > 0.3:
+            m = cv2.GaussianBlur(m, (0, 0), sigma)
+    return np.clip(m, 0.0, 1.0)
+
+
+def alter_copy(face: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The face with a colour shift, a change of sharpness and a small resize/shift (the 'source' of the blend)."""
+    size = face.shape[0]
+    x = face.astype(np.float32)
+    x = x * rng.uniform(0.9, 1.1) + rng.uniform(-12, 12)  # contrast, brightness
+    x = x + rng.uniform(-14, 14, 3)  # per-channel shift: a colour mismatch
+    if rng.random() < 0.3:  # saturation
+        grey = x.mean(2, keepdims=True)
+        x = grey + (x - grey) * rng.uniform(0.8, 1.2)
+    x = np.clip(x, 0, 255)
+    kind = rng.integers(3)
+    if kind == 0:
+        x = cv2.GaussianBlur(x, (0, 0), rng.uniform(0.5, 1.5))
+    elif kind == 1:
+        x = np.clip(x + rng.uniform(0.3, 1.0) * (x - cv2.GaussianBlur(x, (0, 0), 1.0)), 0, 255)
+    else:
+        s = rng.uniform(0.4, 0.8)
+        small = cv2.resize(x, (max(8, int(size * s)),) * 2, interpolation=cv2.INTER_AREA)
+        x = cv2.resize(small, (size, size), interpolation=cv2.INTER_LINEAR)
+    sx, sy = rng.uniform(0.95, 1.05, 2)
+    tx, ty = rng.uniform(-0.03, 0.03, 2) * size
+    c = size / 2
+    m = np.array([[sx, 0, c - sx * c + tx], [0, sy, c - sy * c + ty]], np.float32)
+    x = cv2.warpAffine(x, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
+    return x
+
+
+def self_blend(face: np.ndarray, points: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Blend a face crop with an altered copy of itself.
+
+    Args:
+        face: uint8 S x S x 3 aligned face crop.
+        points: 478 x 2 (or x 3) landmarks in crop pixels.
+        rng: random source.
+
+    Returns:
+        (blended uint8 S x S x 3, blend weights float32 S x S in [0, 1]: 0 = original, 1 = altered copy).
+    """
+    _check(face, points)
+    size = face.shape[0]
+    m = blend_mask(points, size, rng) * float(rng.choice(BLEND_RATIOS))
+    src = alter_copy(face, rng)
+    out = src * m[..., None] + face.astype(np.float32) * (1.0 - m[..., None])
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8), m.astype(np.float32)
+
+
+def boundary_map(m: np.ndarray, side: int) -> np.ndarray:
+    """Face X-ray target: ``4 m (1 - m)`` of the blend mask, area-averaged to side x side, float32 in [0, 1].
+
+    ``m`` is taken relative to its peak (a half-strength blend has the same boundary as a full one, at half the
+    strength), so the target marks the blend's edge, not its inside."""
+    peak = float(m.max()) if m.size else 0.0
+    if peak <= 0:
+        return np.zeros((side, side), np.float32)
+    u = m / peak
+    b = 4.0 * u * (1.0 - u) * peak
+    return np.clip(cv2.resize(b.astype(np.float32), (side, side), interpolation=cv2.INTER_AREA), 0.0, 1.0)
+
+
+def degrade(face: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """What happens to any face on its way to a viewer: resampling, JPEG, noise (applied to both classes)."""
+    x = face
+    size = x.shape[0]
+    if rng.random() < 0.3:
+        s = rng.uniform(0.5, 0.9)
+        small = cv2.resize(x, (max(8, int(size * s)),) * 2, interpolation=cv2.INTER_AREA)
+        x = cv2.resize(small, (size, size), interpolation=cv2.INTER_LINEAR)
+    if rng.random() < 0.5:
+        ok, buf = cv2.imencode(".jpg", x[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(50, 96))])
+        if ok:
+            x = cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]
+    if rng.random() < 0.2:
+        x = np.clip(x.astype(np.float32) + rng.normal(0, rng.uniform(1, 4), x.shape), 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(x)

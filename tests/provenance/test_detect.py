@@ -1,0 +1,192 @@
+"""The manipulated-face detector: self-blended images, the network, training plumbing, `synthvid detect`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from synthvid.cli import main
+from synthvid.errors import InputError
+from synthvid.models.detector import DetectorConfig, FakeDetector, log_spectrum, radial_bins
+from synthvid.provenance.self_blend import boundary_map, degrade, self_blend
+
+TINY = DetectorConfig(resolution=64, base=8, spectrum_bins=16)
+
+
+@pytest.fixture(scope="module")
+def astronaut_face(portraits: dict[str, np.ndarray]):
+    """The astronaut's aligned 128-px detector crop with its landmarks."""
+    from synthvid.face.detect import FaceDetector
+    from synthvid.provenance.detect import face_crops
+
+    with FaceDetector(video=False) as det:
+        found = face_crops(portraits["astronaut"], det, DetectorConfig())
+    assert len(found) == 1
+    return found[0]
+
+
+def test_self_blend_changes_only_the_masked_region(astronaut_face) -> None:
+    face, pts = astronaut_face.crop, astronaut_face.points
+    out, m = self_blend(face, pts, np.random.default_rng(0))
+    assert out.shape == face.shape and out.dtype == np.uint8 and m.shape == face.shape[:2]
+    assert 0.0 <= m.min() and m.max() <= 1.0 and m.max() > 0.2
+    outside = m == 0
+    assert outside.mean() > 0.2  # the blend stays on the face
+    assert np.abs(out[outside].astype(int) - face[outside]).max() <= 1
+    inside = m > 0.9 * m.max()
+    assert np.abs(out[inside].astype(float) - face[inside]).mean() > 1.0
+    again, m2 = self_blend(face, pts, np.random.default_rng(0))
+    assert np.array_equal(out, again) and np.array_equal(m, m2)  # seeded
+
+
+def test_self_blend_rejects_bad_input(astronaut_face) -> None:
+    with pytest.raises(InputError, match="square uint8"):
+        self_blend(astronaut_face.crop.astype(np.float32), astronaut_face.points, np.random.default_rng(0))
+    with pytest.raises(InputError, match="478 landmarks"):
+        self_blend(astronaut_face.crop, astronaut_face.points[:68], np.random.default_rng(0))
+
+
+def test_boundary_map_marks_the_edge_not_the_inside() -> None:
+    import cv2
+
+    m = np.zeros((64, 64), np.float32)
+    m[16:48, 16:48] = 1.0
+    m = cv2.GaussianBlur(m, (0, 0), 2.0) * 0.5  # a half-strength blend
+    b = boundary_map(m, 16)
+    assert b.shape == (16, 16) and b.dtype == np.float32
+    assert b[8, 8] < 0.05  # centre of the blended square
+    assert b[4, 8] > 0.2  # on its edge
+    assert b.max() <= 0.5 + 1e-6  # half-strength blend, half-strength boundary
+    assert not boundary_map(np.zeros((64, 64), np.float32), 16).any()
+
+
+def test_degrade_keeps_shape_and_type() -> None:
+    rng = np.random.default_rng(1)
+    face = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    for _ in range(10):
+        out = degrade(face, rng)
+        assert out.shape == face.shape and out.dtype == np.uint8
+
+
+def test_spectrum_features() -> None:
+    rings = radial_bins(32, 8)
+    assert rings.shape == (8, 32 * 17)
+    assert torch.allclose(rings.sum(1), torch.ones(8))
+    # a fine vertical stripe pattern puts its energy in the outer rings; a smooth ramp in the inner ones
+    x = torch.arange(32, dtype=torch.float32)
+    stripes = ((x % 2) * 2 - 1).view(1, 1, 1, 32).expand(1, 3, 32, 32)
+    ramp = (x / 16 - 1).view(1, 1, 1, 32).expand(1, 3, 32, 32)
+    s, r = log_spectrum(stripes, rings)[0], log_spectrum(ramp, rings)[0]
+    assert s[-3:].mean() > s[:3].mean() and r[:3].mean() > r[-3:].mean()
+    assert abs(float(s.mean())) < 1e-4  # mean removed
+
+
+def test_detector_shapes_and_input_check() -> None:
+    torch.manual_seed(0)
+    net = FakeDetector(TINY).eval()
+    logit, blend = net(torch.zeros(2, 3, 64, 64))
+    assert logit.shape == (2,) and blend.shape == (2, 1, 16, 16)
+    with pytest.raises(InputError, match="B x 3 x 64 x 64"):
+        net(torch.zeros(2, 3, 32, 32))
+    with pytest.raises(InputError, match="multiple of 16"):
+        DetectorConfig(resolution=100)
+
+
+@pytest.fixture(scope="module")
+def tiny_detector(tmp_path_factory: pytest.TempPathFactory, clips: dict[str, Path]) -> Path:
+    """A tiny detector trained for a few steps on the test clips (the Hopper clip as 'synthvid output')."""
+    from synthvid.provenance.detector_training import DetectorTrainConfig, export_detector, train_detector
+    from synthvid.train.loop import LoopConfig
+
+    run = tmp_path_factory.mktemp("detector") / "run"
+    summary = train_detector([clips["astronaut"]], run, fake=[clips["hopper"]], model=TINY,
+                             config=DetectorTrainConfig(batch_size=8), loop=LoopConfig(steps=4, seed=0),
+                             every=4, quiet=True)
+    assert summary.step == 4 and np.isfinite(summary.losses["total"])
+    for name in ("checkpoint.pt", "stats.jsonl", "preview.png", "options.json", "real_faces.npz", "synthvid_faces.npz"):
+        assert (run / name).is_file(), name
+    return export_detector(run, run.parent / "detector.pt")
+
+
+def test_training_resumes_and_export_is_half_precision(tiny_detector: Path, clips: dict[str, Path]) -> None:
+    from synthvid.provenance.detector_training import DetectorTrainConfig, train_detector
+    from synthvid.train.checkpoint import load_checkpoint
+    from synthvid.train.loop import LoopConfig
+
+    run = tiny_detector.parent / "run"
+    summary = train_detector([clips["astronaut"]], run, fake=[clips["hopper"]], model=TINY,
+                             config=DetectorTrainConfig(batch_size=8), loop=LoopConfig(steps=6, seed=0),
+                             every=4, quiet=True)
+    assert summary.step == 6 and summary.run_steps == 2
+    ck = load_checkpoint(tiny_detector, "sbi-xray-detector-1")
+    weights = ck["state_dict"]["detector"]
+    assert all(v.dtype == torch.float16 for v in weights.values() if v.is_floating_point())
+    assert ck["config"]["model"]["resolution"] == 64
+
+
+def test_detect_video_and_heatmap(tiny_detector: Path, clips: dict[str, Path], tmp_path: Path) -> None:
+    from synthvid.io.image import read_image
+    from synthvid.provenance.detect import EXIT_MANIPULATED, EXIT_REAL, detect_file
+
+    heat = tmp_path / "heat.png"
+    r = detect_file(clips["astronaut"], model=tiny_detector, max_frames=5, heatmap=heat, quiet=True)
+    assert 1 <= len(r.frames) <= 5 and len(r.frame_probabilities) == len(r.frames)
+    assert r.frames == sorted(r.frames) and r.frames[0] == 0
+    assert all(0.0 <= p <= 1.0 for p in r.frame_probabilities)
+    assert r.probability == pytest.approx(np.mean(r.frame_probabilities), abs=1e-4)
+    assert r.exit_code == (EXIT_MANIPULATED if r.probability >= 0.5 else EXIT_REAL)
+    image = read_image(heat)
+    assert image.shape == (256, 512, 3)  # frame | heat map
+    assert json.loads(r.to_json())["heatmap"] == str(heat)
+
+
+def test_shipped_detector_tells_a_self_blend_from_the_original(astronaut_face) -> None:
+    """The shipped weights score self-blended versions of a face they never saw above the face itself."""
+    from synthvid.provenance.detect import load_detector, score_crops
+
+    net = load_detector()
+    rng = np.random.default_rng(7)
+    fakes = [self_blend(astronaut_face.crop, astronaut_face.points, rng)[0] for _ in range(8)]
+    prob, maps = score_crops(net, [astronaut_face.crop, *fakes])
+    assert maps.shape == (9, 32, 32) and 0.0 <= maps.min() and maps.max() <= 1.0
+    assert np.median(prob[1:]) > prob[0]
+    assert prob[0] < 0.5
+
+
+def test_detect_cli(tiny_detector: Path, clips: dict[str, Path], portraits: dict[str, np.ndarray], tmp_path: Path,
+                   capsys: pytest.CaptureFixture[str]) -> None:
+    from synthvid.io.image import encode_image
+
+    code = main(["detect", str(clips["hopper"]), "--model", str(tiny_detector), "--json", "--max-frames", "3"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == report["exit_code"] and code in (0, 1)
+    assert report["verdict"] in ("likely real", "likely manipulated") and len(report["frames"]) <= 3
+    # the shipped weights on a photo
+    photo = tmp_path / "astronaut.png"
+    photo.write_bytes(encode_image(portraits["astronaut"], ".png"))
+    code = main(["detect", str(photo)])
+    out = capsys.readouterr().out
+    assert code in (0, 1) and "manipulated:" in out and "verdict:" in out
+
+
+def test_detect_bad_input(tiny_detector: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from synthvid.io.audio import write_wav
+    from synthvid.io.image import encode_image
+
+    noface = tmp_path / "noface.png"
+    noface.write_bytes(encode_image(np.full((64, 64, 3), 128, np.uint8), ".png"))
+    wav = write_wav(tmp_path / "speech.wav", np.zeros(16000, np.float32), 16000)
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(200))
+    cases = [(noface, "no face found"), (wav, "no video stream"), (junk, ""), (tmp_path / "missing.mp4", "not")]
+    for path, words in cases:
+        code = main(["detect", str(path), "--model", str(tiny_detector)])
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and err.startswith("synthvid: error:") and words in err and "\n" not in err, (path, err)
+    code = main(["detect", str(noface), "--model", str(tmp_path / "speech.wav")])
+    err = capsys.readouterr().err.strip()
+    assert code != 0 and "checkpoint" in err and "\n" not in err
