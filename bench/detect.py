@@ -90,10 +90,24 @@ def reencoded(paths: list[Path], out: Path, crf: int = 28) -> list[Path]:
     return made
 
 
+def training_of(model: str | None) -> dict:
+    """The checkpoint (or shipped weights file) being measured: its step and training time."""
+    from importlib import resources  # noqa: PLC0415
+
+    from synthvid.train.checkpoint import load_checkpoint  # noqa: PLC0415
+
+    if model is None:
+        with resources.as_file(resources.files("synthvid.data").joinpath("detector.pt")) as p:
+            return load_checkpoint(p)
+    p = Path(model)
+    return load_checkpoint(p / "checkpoint.pt" if p.is_dir() else p)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=None, help="detector run folder or weights (default: the shipped one)")
     ap.add_argument("--docs", action="store_true", help="also write the heat-map figures of docs/provenance.md")
+    ap.add_argument("--job", default="detect", help="results name (bench/results/JOB.json), e.g. for another stage")
     args = ap.parse_args()
     if not (MEDIA / "talking").is_dir():
         print(f"error: no development media at {MEDIA}", file=sys.stderr)
@@ -139,6 +153,9 @@ def main() -> int:
     for name in fake_sets:
         metrics[f"mean_probability_{name}"] = float(np.mean(video(name))) if video(name) else float("nan")
     metrics["detect_ms_per_frame"] = 1000.0 * seconds / max(frames, 1)
+    ck = training_of(args.model)
+    metrics["training_steps"] = int(ck["step"])
+    metrics["training_minutes"] = round(float(ck.get("elapsed_s", 0.0)) / 60, 1)
     metrics["videos_real"] = len(sets["real"])
     metrics["videos_fake"] = len(all_fake_v)
     goals = {
@@ -154,8 +171,9 @@ def main() -> int:
              "set is coarse (one video moves it by 1/(reals x fakes)). control_watermarked_real: real clips that "
              "only passed through synthvid's writer; an AUC near 0.5 there means the detector does not key on the "
              "watermark or re-encoding. crf28: every real and fake video's first 10 s re-encoded with H.264 CRF 28.")
-    cmd = "python bench/detect.py" + (f" --model {args.model}" if args.model else "")
-    path = write_results("detect", cmd, metrics, goals, sections, intro=intro)
+    cmd = "python bench/detect.py" + (f" --model {args.model}" if args.model else "") + (
+        f" --job {args.job}" if args.job != "detect" else "")
+    path = write_results(args.job, cmd, metrics, goals, sections, intro=intro)
     print(f"wrote {path}")
     if args.docs:
         write_figures(sets, args.model)

@@ -130,10 +130,11 @@ def test_training_resumes_and_export_is_half_precision(tiny_detector: Path, clip
 
 def test_detect_video_and_heatmap(tiny_detector: Path, clips: dict[str, Path], tmp_path: Path) -> None:
     from synthvid.io.image import read_image
-    from synthvid.provenance.detect import EXIT_MANIPULATED, EXIT_REAL, detect_file
+    import synthvid.detect
+    from synthvid.provenance.detect import EXIT_MANIPULATED, EXIT_REAL
 
     heat = tmp_path / "heat.png"
-    r = detect_file(clips["astronaut"], model=tiny_detector, max_frames=5, heatmap=heat, quiet=True)
+    r = synthvid.detect.detect(clips["astronaut"], model=tiny_detector, max_frames=5, heatmap=heat, quiet=True)
     assert 1 <= len(r.frames) <= 5 and len(r.frame_probabilities) == len(r.frames)
     assert r.frames == sorted(r.frames) and r.frames[0] == 0
     assert all(0.0 <= p <= 1.0 for p in r.frame_probabilities)

@@ -4,9 +4,9 @@ heat map of the suspect regions.
 Faces are found with the face mesh, aligned to the detector's crop (:mod:`synthvid.models.detector`), and scored;
 a frame's score is its most suspect face, a video's the mean over the frames looked at (spread evenly over the
 whole video). The heat map is the detector's blend-boundary map of the most suspect face, drawn back onto its
-frame. The shipped weights (``synthvid/data/detector.pt``) were trained by ``scripts/train_detector.py`` from real
-faces only (self-blended images) plus synthvid's own outputs; see ``docs/provenance.md`` for what they were
-measured to catch and miss.
+frame (scaled to its own peak, which is written on the image with the face's probability). The shipped weights
+(``synthvid/data/detector.pt``) were trained by ``scripts/train_detector.py`` from real faces only (self-blended
+images) plus synthvid's own outputs; see ``docs/provenance.md`` for what they were measured to catch and miss.
 """
 
 from __future__ import annotations
@@ -204,7 +204,7 @@ def detect_file(path: str | os.PathLike, model: str | os.PathLike | None = None,
     if heatmap is not None and worst is not None:
         from synthvid.io.output import Stamp, write_image  # noqa: PLC0415
 
-        image = draw_heatmap(worst[1], worst[2].matrix, worst[3], net.cfg.resolution)
+        image = draw_heatmap(worst[1], worst[2].matrix, worst[3], net.cfg.resolution, worst[0])
         written = str(write_image(heatmap, image, Stamp("detect.heatmap", {"probability": round(worst[0], 4)},
                                                         synthetic=False, inputs=(p.name,))))
     manipulated = overall >= threshold
@@ -214,10 +214,13 @@ def detect_file(path: str | os.PathLike, model: str | os.PathLike | None = None,
                         heatmap=written, exit_code=EXIT_MANIPULATED if manipulated else EXIT_REAL)
 
 
-def draw_heatmap(frame: Frame, matrix: Affine, blend: np.ndarray, resolution: int) -> Frame:
-    """Side by side: the frame with the face box, and the frame with the blend map drawn over the face."""
+def draw_heatmap(frame: Frame, matrix: Affine, blend: np.ndarray, resolution: int, probability: float) -> Frame:
+    """Side by side: the frame with the face box, and the frame with the blend map drawn over the face (scaled to
+    its own peak so its shape shows; the peak and the face's probability are written on it)."""
     h, w = frame.shape[:2]
-    crop_map = cv2.resize(blend.astype(np.float32), (resolution, resolution), interpolation=cv2.INTER_CUBIC)
+    peak = float(blend.max())
+    crop_map = cv2.resize(blend.astype(np.float32) / max(peak, 0.05), (resolution, resolution),
+                          interpolation=cv2.INTER_CUBIC)
     inv = cv2.invertAffineTransform(np.asarray(matrix, np.float32))
     heat = np.clip(cv2.warpAffine(crop_map, inv, (w, h), flags=cv2.INTER_LINEAR, borderValue=0), 0, 1)
     colour = cv2.applyColorMap((heat * 255).astype(np.uint8), cv2.COLORMAP_JET)[..., ::-1].astype(np.float32)
@@ -226,6 +229,11 @@ def draw_heatmap(frame: Frame, matrix: Affine, blend: np.ndarray, resolution: in
     left = frame.copy()
     corners = np.array([[0, 0], [resolution, 0], [resolution, resolution], [0, resolution]], np.float32)
     box = (corners @ inv[:, :2].T + inv[:, 2]).round().astype(np.int32)
+    thick = max(1, round(min(h, w) / 300))
     for image in (left, over):  # the region the detector looked at
-        cv2.polylines(image, [box], True, (255, 220, 0), max(1, round(min(h, w) / 300)), cv2.LINE_AA)
+        cv2.polylines(image, [box], True, (255, 220, 0), thick, cv2.LINE_AA)
+    text = f"manipulated {probability:.0%}, map peak {peak:.2f}"
+    scale = max(0.4, min(h, w) / 600)
+    cv2.putText(over, text, (8, h - 10), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thick + 2, cv2.LINE_AA)
+    cv2.putText(over, text, (8, h - 10), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thick, cv2.LINE_AA)
     return np.concatenate([left, over], 1)

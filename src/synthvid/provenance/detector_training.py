@@ -310,4 +310,5 @@ def export_detector(run: str | os.PathLike, out: str | os.PathLike) -> Path:
     except (KeyError, AttributeError) as e:
         raise CheckpointError(f"{p} has no detector weights ({e})") from None
     return save_checkpoint(out, {"arch": ARCH, "config": {"model": ck["config"]["model"], "data": ck["config"].get(
-        "data", {})}, "state_dict": {"detector": state}, "optimizer": {}, "step": ck["step"], "rng": {}})
+        "data", {})}, "state_dict": {"detector": state}, "optimizer": {}, "step": ck["step"], "rng": {},
+        "elapsed_s": float(ck.get("elapsed_s", 0.0))})
