@@ -119,9 +119,11 @@ def test_training_resumes_and_export_is_half_precision(tiny_detector: Path, clip
 
     run = tiny_detector.parent / "run"
     summary = train_detector([clips["astronaut"]], run, fake=[clips["hopper"]], model=TINY,
-                             config=DetectorTrainConfig(batch_size=8), loop=LoopConfig(steps=6, seed=0),
+                             config=DetectorTrainConfig(batch_size=8, lr=1e-4), loop=LoopConfig(steps=6, seed=0),
                              every=4, quiet=True)
     assert summary.step == 6 and summary.run_steps == 2
+    # the resumed run trained with its own learning rate, not the one stored in the optimiser state
+    assert load_checkpoint(run / "checkpoint.pt")["optimizer"]["detector"]["param_groups"][0]["lr"] == 1e-4
     ck = load_checkpoint(tiny_detector, "sbi-xray-detector-1")
     weights = ck["state_dict"]["detector"]
     assert all(v.dtype == torch.float16 for v in weights.values() if v.is_floating_point())
