@@ -176,6 +176,18 @@ def test_detect_cli(tiny_detector: Path, clips: dict[str, Path], portraits: dict
     assert code in (0, 1) and "manipulated:" in out and "verdict:" in out
 
 
+def test_detect_truncated_video(tiny_detector: Path, clips: dict[str, Path], tmp_path: Path) -> None:
+    """A video cut short (an interrupted download; our writer puts the index first) is scored on the frames
+    before the cut."""
+    from synthvid.provenance.detect import detect_file
+
+    data = clips["astronaut"].read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 2])
+    r = detect_file(cut, model=tiny_detector, max_frames=40, quiet=True)
+    assert 5 <= len(r.frames) < 35 and r.frames == list(range(len(r.frames)))  # the 40-frame clip's first part
+
+
 def test_detect_bad_input(tiny_detector: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from synthvid.io.audio import write_wav
     from synthvid.io.image import encode_image
