@@ -25,6 +25,8 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from common import goal, table, write_results  # noqa: E402
 from train_detector import EVAL_PEOPLE, EVAL_PORTRAITS, person_of  # noqa: E402
 
+from synthvid.errors import InputError  # noqa: E402
+from synthvid.io.files import atomic_path  # noqa: E402
 from synthvid.io.output import Stamp, VideoOutput  # noqa: E402
 from synthvid.io.video import VideoReader, VideoWriter, probe_video  # noqa: E402
 from synthvid.provenance.detect import detect_file  # noqa: E402
@@ -82,8 +84,8 @@ def reencoded(paths: list[Path], out: Path, crf: int = 28) -> list[Path]:
         dst = out / f"crf{crf}_{p.stem}.mp4"
         if not dst.exists():
             info = probe_video(p)
-            with VideoReader(p, end=int(10 * info.fps) or None) as r, VideoWriter(
-                    dst, fps=info.fps_fraction, width=info.width, height=info.height, crf=crf, preset="medium") as w:
+            with atomic_path(dst) as tmp, VideoReader(p, end=int(10 * info.fps) or None) as r, VideoWriter(
+                    tmp, fps=info.fps_fraction, width=info.width, height=info.height, crf=crf, preset="medium") as w:
                 for f in r:
                     w.write(f)
         made.append(dst)
@@ -123,7 +125,12 @@ def main() -> int:
         scores[name] = {}
         for p in paths:
             t = time.perf_counter()
-            r = detect_file(p, model=args.model, max_frames=FRAMES, quiet=True)
+            try:
+                r = detect_file(p, model=args.model, max_frames=FRAMES, quiet=True)
+            except InputError as e:  # e.g. no face found: recorded, not fatal
+                rows.append([name, p.name, 0, "n/a", str(e)[:60], ""])
+                print(f"{name:26s} {p.name:44s} skipped: {e}", flush=True)
+                continue
             seconds += time.perf_counter() - t
             frames += len(r.frames) + r.frames_without_face
             scores[name][p.name] = r.frame_probabilities

@@ -4,7 +4,7 @@
 
 Every driving clip and every talking clip of scripts/train_detector.py's TRAIN_PEOPLE (first 300 frames) gets the
 model's other face painted in (the face-swap benchmark's model puts andrew, a training person, into them).
-The outputs are named ``swap_<clip>.mp4``; `scripts/train_detector.py --fakes DIR` picks them up. Clips of the
+The outputs are named ``swap_<clip>.mp4``; `scripts/train_detector.py --swaps DIR` picks them up. Clips of the
 held-out people are never converted, so the benchmark's reals and their swaps stay unseen.
 """
 

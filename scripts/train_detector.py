@@ -80,6 +80,9 @@ def main() -> int:
                              loop=LoopConfig(minutes=args.minutes, snapshot_minutes=3, preview_minutes=3,
                                              device=args.device),
                              every=args.every, max_per_video=300)
+    if summary.interrupted:
+        print(f"interrupted at step {summary.step}; re-run to continue (nothing exported)")
+        return 130
     export_detector(args.run, args.out)
     print(f"step {summary.step}, {summary.images_per_s:.0f} img/s, losses {summary.losses}; wrote {args.out}")
     return 0

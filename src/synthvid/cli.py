@@ -318,6 +318,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+EXIT_INTERNAL = 70  # a bug (EX_SOFTWARE): never 1, which `verify` and `detect` use for a verdict
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -339,7 +342,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f"{type(e).__name__}: {e}".splitlines()[0][:300]
         print(f"synthvid: internal error: {where} (set SYNTHVID_DEBUG=1 for details; please report it)",
               file=sys.stderr)
-        return 1
+        return EXIT_INTERNAL
     return code if isinstance(code, int) else 0
 
 

@@ -27,11 +27,12 @@ from synthvid.errors import CheckpointError, InputError
 from synthvid.face.align import align_face
 from synthvid.face.detect import FaceDetector
 from synthvid.face.geometry import transform_points
-from synthvid.io.files import check_input_file
+from synthvid.io.files import check_input_file, check_output_path
 from synthvid.io.image import IMAGE_SUFFIXES, read_image
 from synthvid.models.detector import ARCH, DetectorConfig, FakeDetector
 from synthvid.progress import progress
 from synthvid.train.checkpoint import load_checkpoint
+from synthvid.train.distributed import resolve_device
 from synthvid.types import Affine, Frame
 
 # exit codes of `synthvid detect` (errors keep the usual 2-5)
@@ -85,7 +86,7 @@ def _build(ck: dict[str, Any], device: str) -> FakeDetector:
     try:
         net = FakeDetector(DetectorConfig.from_dict(ck["config"]["model"]))
         net.load_state_dict({k: v.float() for k, v in ck["state_dict"]["detector"].items()})
-    except (KeyError, RuntimeError, TypeError, ValueError) as e:
+    except (KeyError, RuntimeError, TypeError, ValueError, AttributeError) as e:
         raise CheckpointError(f"detector weights do not fit the network: {str(e).splitlines()[0][:160]}") from None
     return net.to(device).eval()
 
@@ -147,19 +148,19 @@ def _frames(path: Path, max_frames: int, quiet: bool) -> Any:
     if not has_video:
         raise InputError(f"{path} has no video stream (audio only?); detect needs a face video or image")
     with VideoReader(path) as reader:
-        n = max(len(reader), 1)
-        stride = max(1, n // max_frames)
-        bar = progress(total=min(max_frames, -(-n // stride)), desc="scoring faces", unit="frame", quiet=quiet)
-        taken = 0
-        for i, frame in enumerate(reader):
-            if i % stride:
-                continue
-            yield i, frame
-            bar.update(1)
-            taken += 1
-            if taken >= max_frames:
-                break
-        bar.close()
+        n = max(len(reader), 1)  # from the header: a wrong count only thins or cuts the sampling
+        wanted = set(np.linspace(0, n - 1, min(max_frames, n)).round().astype(int).tolist())
+        last = max(wanted)
+        bar = progress(total=len(wanted), desc="scoring faces", unit="frame", quiet=quiet)
+        try:
+            for i, frame in enumerate(reader):
+                if i in wanted:
+                    yield i, frame
+                    bar.update(1)
+                if i >= last:
+                    break
+        finally:
+            bar.close()
 
 
 def detect_file(path: str | os.PathLike, model: str | os.PathLike | None = None, max_frames: int = 32,
@@ -177,6 +178,9 @@ def detect_file(path: str | os.PathLike, model: str | os.PathLike | None = None,
         quiet: no progress bar.
     """
     p = check_input_file(path, "file")
+    resolve_device(device)  # InputError for an unknown device or CUDA without a GPU, before any work
+    if heatmap is not None:
+        check_output_path(heatmap, IMAGE_SUFFIXES)
     if max_frames < 1:
         raise InputError(f"max_frames must be at least 1, got {max_frames}")
     if not 0.0 < threshold < 1.0:

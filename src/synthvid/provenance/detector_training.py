@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import zipfile
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -83,23 +84,29 @@ class FaceSamples:
     @classmethod
     def load(cls, path: Path, resolution: int) -> FaceSamples:
         """Read a faces file, checking every array (it may be damaged or hostile)."""
+        bad = InputError(f"{path} does not hold {resolution}-px detector crops")
         try:
             with np.load(check_input_file(path, "faces file"), allow_pickle=False) as z:
-                crops, points, video = z["crops"], z["points"], z["video"]
-                sources = [str(s) for s in z["sources"]]
-        except (OSError, ValueError, KeyError, EOFError) as e:
+                crops, points, video, names = z["crops"], z["points"], z["video"], z["sources"]
+                if (crops.ndim != 4 or points.ndim != 3 or video.ndim != 1 or names.ndim != 1
+                        or points.dtype.kind != "f" or video.dtype.kind not in "iu" or names.dtype.kind != "U"):
+                    raise bad
+                sources = [str(s) for s in names]
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
             raise InputError(f"{path} is not a readable faces file ({str(e).splitlines()[0][:120]})") from None
         n = len(crops)
         if (crops.dtype != np.uint8 or crops.shape[1:] != (resolution, resolution, 3) or points.shape[0] != n
                 or points.shape[1:] != (478, 2) or video.shape != (n,) or (n and not 0 <= video.min() <= video.max()
                                                                           < len(sources))):
-            raise InputError(f"{path} does not hold {resolution}-px detector crops")
+            raise bad
         return cls(crops, points.astype(np.float32), video.astype(np.int64), sources)
 
 
 def collect_faces(paths: list[str | os.PathLike], cfg: DetectorConfig, every: int = 5, max_per_video: int = 400,
                   quiet: bool = False) -> FaceSamples:
     """The largest face of every ``every``-th frame (at most ``max_per_video`` per video; images: one each)."""
+    if every < 1 or max_per_video < 1:
+        raise InputError(f"every and max_per_video must be at least 1, got {every} and {max_per_video}")
     crops, points, video = [], [], []
     sources = [str(p) for p in paths]
     for vi, path in enumerate(paths):
@@ -111,20 +118,22 @@ def collect_faces(paths: list[str | os.PathLike], cfg: DetectorConfig, every: in
             from synthvid.io.video import VideoReader  # noqa: PLC0415
 
             frames = VideoReader(p)
-        with FaceDetector(max_faces=1, video=every <= 2) as detector:
-            for i, frame in enumerate(progress(frames, desc=f"faces of {p.name}", unit="frame", quiet=quiet)):
-                if i % every:
-                    continue
-                found = face_crops(frame, detector, cfg)
-                if found:
-                    crops.append(found[0].crop)
-                    points.append(found[0].points.astype(np.float32))
-                    video.append(vi)
-                    kept += 1
-                if kept >= max_per_video:
-                    break
-        if hasattr(frames, "close"):
-            frames.close()
+        try:
+            with FaceDetector(max_faces=1, video=every <= 2) as detector:
+                for i, frame in enumerate(progress(frames, desc=f"faces of {p.name}", unit="frame", quiet=quiet)):
+                    if i % every:
+                        continue
+                    found = face_crops(frame, detector, cfg)
+                    if found:
+                        crops.append(found[0].crop)
+                        points.append(found[0].points.astype(np.float32))
+                        video.append(vi)
+                        kept += 1
+                    if kept >= max_per_video:
+                        break
+        finally:
+            if hasattr(frames, "close"):
+                frames.close()
     r = cfg.resolution
     return FaceSamples(np.stack(crops) if crops else np.zeros((0, r, r, 3), np.uint8),
                        np.stack(points) if points else np.zeros((0, 478, 2), np.float32),
@@ -307,8 +316,8 @@ def export_detector(run: str | os.PathLike, out: str | os.PathLike) -> Path:
     ck = load_checkpoint(p / "checkpoint.pt" if p.is_dir() else p, ARCH)
     try:
         state = {k: (v.half() if v.is_floating_point() else v) for k, v in ck["state_dict"]["detector"].items()}
-    except (KeyError, AttributeError) as e:
+        config = {"model": dict(ck["config"]["model"]), "data": dict(ck["config"].get("data", {}))}
+    except (KeyError, AttributeError, TypeError, ValueError) as e:
         raise CheckpointError(f"{p} has no detector weights ({e})") from None
-    return save_checkpoint(out, {"arch": ARCH, "config": {"model": ck["config"]["model"], "data": ck["config"].get(
-        "data", {})}, "state_dict": {"detector": state}, "optimizer": {}, "step": ck["step"], "rng": {},
-        "elapsed_s": float(ck.get("elapsed_s", 0.0))})
+    return save_checkpoint(out, {"arch": ARCH, "config": config, "state_dict": {"detector": state}, "optimizer": {},
+                                 "step": ck["step"], "rng": {}, "elapsed_s": float(ck.get("elapsed_s", 0.0))})

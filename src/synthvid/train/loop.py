@@ -287,11 +287,11 @@ def _resume(task: TrainTask, path: Path, arch_config: dict[str, Any], ctx: D.Dis
         for name, module in modules.items():
             module.load_state_dict(ckpt["state_dict"][name])
         for name, opt in optims.items():
-            # the optimiser state carries the old run's learning rates; the settings of this run win
-            rates = [g["lr"] for g in opt.param_groups]
+            # the optimiser state carries the old run's settings (lr, weight decay, betas): this run's win
+            settings = [{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups]
             opt.load_state_dict(ckpt["optimizer"][name])
-            for group, lr in zip(opt.param_groups, rates):
-                group["lr"] = lr
+            for group, own in zip(opt.param_groups, settings):
+                group.update(own)
     except (KeyError, RuntimeError, ValueError) as e:
         raise CheckpointError(f"{path} does not fit this model ({str(e).splitlines()[0][:160]})") from None
     rng = ckpt["rng"]
