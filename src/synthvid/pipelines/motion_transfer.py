@@ -40,7 +40,7 @@ from synthvid.models.pix2pix import (ARCH, FaceRefiner, MultiScaleDiscriminator,
                                      crop_faces, face_boxes, feature_matching, hinge_d, hinge_g, paste_faces)
 from synthvid.progress import progress
 from synthvid.train import distributed as D
-from synthvid.train.data import to_frames
+from synthvid.train.data import to_frames, to_tensor
 from synthvid.train.loop import LoopConfig, TrainSummary, numpy_rng_state, restore_numpy_rng
 from synthvid.train.loop import train as run_loop
 from synthvid.train.losses import dssim, weighted_l1
@@ -196,11 +196,6 @@ def prepare_target(video: str | os.PathLike, resolution: int, frames: tuple[int,
     background, holes = bg.estimate()
     ground = {"auto": ground_of(track).to_dict(), "hips": ground_of(track, feet=False).to_dict()}
     return TargetData(canvas, track, crops, mattes, background, holes, ground, path.name)
-
-
-def to_tensor(images: np.ndarray) -> torch.Tensor:
-    """N x H x W x C uint8 -> N x C x H x W float32 in [-1, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div(127.5).sub(1)
 
 
 def render_poses(points: np.ndarray, visibility: np.ndarray, resolution: int) -> np.ndarray:

@@ -29,7 +29,8 @@ from synthvid.io.output import Stamp, VideoOutput, write_image
 from synthvid.io.video import VIDEO_SUFFIXES, VideoReader, probe_video
 from synthvid.models.autoencoder import autocast_dtype
 from synthvid.models.pix2pix import ARCH, FaceRefiner, Pix2PixConfig, PoseGenerator, crop_faces, face_boxes, paste_faces
-from synthvid.pipelines.motion_transfer import TARGET_FILE, TargetData, to_tensor
+from synthvid.pipelines.motion_transfer import TARGET_FILE, TargetData
+from synthvid.train.data import to_tensor
 from synthvid.progress import progress
 from synthvid.train import distributed as D
 from synthvid.train.checkpoint import load_checkpoint

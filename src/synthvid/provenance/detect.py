@@ -32,6 +32,7 @@ from synthvid.io.image import IMAGE_SUFFIXES, read_image
 from synthvid.models.detector import ARCH, DetectorConfig, FakeDetector
 from synthvid.progress import progress
 from synthvid.train.checkpoint import load_checkpoint
+from synthvid.train.data import to_tensor
 from synthvid.train.distributed import resolve_device
 from synthvid.types import Affine, Frame
 
@@ -55,12 +56,6 @@ def face_crops(frame: Frame, detector: FaceDetector, cfg: DetectorConfig) -> lis
         crop, m = align_face(frame, face.landmarks, cfg.resolution, cfg.coverage)
         out.append(FaceCrop(crop, m, transform_points(face.landmarks[:, :2], m)))
     return out
-
-
-def to_input(crops: list[Frame] | np.ndarray) -> torch.Tensor:
-    """uint8 crops -> float32 B x 3 x R x R in [-1, 1]."""
-    x = torch.from_numpy(np.ascontiguousarray(np.stack(list(crops)))).float()
-    return x.permute(0, 3, 1, 2) / 127.5 - 1.0
 
 
 def load_detector(path: str | os.PathLike | None = None, device: str = "cpu") -> FakeDetector:
@@ -98,7 +93,7 @@ def score_crops(net: FakeDetector, crops: list[Frame]) -> tuple[np.ndarray, np.n
         side = net.cfg.resolution // 4
         return np.zeros(0, np.float32), np.zeros((0, side, side), np.float32)
     device = next(net.parameters()).device
-    logit, blend = net(to_input(crops).to(device))
+    logit, blend = net(to_tensor(crops).to(device))
     return torch.sigmoid(logit).cpu().numpy(), torch.sigmoid(blend[:, 0]).cpu().numpy()
 
 
@@ -139,15 +134,9 @@ def _frames(path: Path, max_frames: int, quiet: bool) -> Any:
     if path.suffix.lower() in IMAGE_SUFFIXES:
         yield 0, read_image(path)
         return
-    from synthvid.io.media import open_media  # noqa: PLC0415
     from synthvid.io.video import VideoReader  # noqa: PLC0415
 
-    container = open_media(path, "media", need_video=False)
-    has_video = bool(container.streams.video)
-    container.close()
-    if not has_video:
-        raise InputError(f"{path} has no video stream (audio only?); detect needs a face video or image")
-    with VideoReader(path) as reader:
+    with VideoReader(path) as reader:  # InputError for non-media and for files without a video stream
         n = max(len(reader), 1)  # from the header: a wrong count only thins or cuts the sampling
         wanted = set(np.linspace(0, n - 1, min(max_frames, n)).round().astype(int).tolist())
         last = max(wanted)

@@ -1,7 +1,8 @@
 """Training the manipulated-face detector from real faces (self-blended images) and synthvid's own outputs.
 
 1. :func:`collect_faces` finds the face in every N-th frame of each video and keeps the aligned detector crop and
-   its landmarks (``faces.npz`` in the run folder, so a resumed run does not look again).
+   its landmarks (``real_faces.npz`` / ``synthvid_faces.npz`` in the run folder, so a resumed run does not look
+   again).
 2. :class:`DetectorTask` draws half a batch of real crops and pairs each with a fake: its own self-blended version
    (:mod:`synthvid.provenance.self_blend`; the pair differs only by the blend, so the network must learn the blend's
    traces, not who is in the picture) or, with probability ``synthvid_share``, a crop from a synthvid output. All
@@ -32,17 +33,15 @@ from synthvid.io.files import check_input_file, write_bytes_atomic
 from synthvid.io.image import IMAGE_SUFFIXES, read_image
 from synthvid.models.detector import ARCH, DetectorConfig, FakeDetector
 from synthvid.progress import progress
-from synthvid.provenance.detect import face_crops, to_input
+from synthvid.provenance.detect import face_crops
 from synthvid.provenance.self_blend import boundary_map, degrade, self_blend
 from synthvid.train import distributed as D
 from synthvid.train.checkpoint import load_checkpoint, save_checkpoint
+from synthvid.train.data import to_tensor
 from synthvid.train.loop import LoopConfig, TrainSummary, numpy_rng_state, restore_numpy_rng
 from synthvid.train.loop import train as run_loop
 from synthvid.types import Frame
 from synthvid.viz import image_grid
-
-FACES_FILE = "faces.npz"
-
 
 @dataclasses.dataclass(frozen=True)
 class DetectorTrainConfig(Config):
@@ -214,7 +213,7 @@ class DetectorTask:
 
     def losses(self, crops: np.ndarray, labels: np.ndarray, maps: np.ndarray,
                weights: np.ndarray) -> tuple[torch.Tensor, dict[str, float]]:
-        x = to_input(crops).to(self.device)
+        x = to_tensor(crops).to(self.device)
         y = torch.from_numpy(labels).to(self.device)
         logit, blend = self.net(x)
         cls = F.binary_cross_entropy_with_logits(logit, y)
@@ -240,7 +239,7 @@ class DetectorTask:
         """Rows of (crop, predicted blend map, true blend map) for 4 real and 4 fake crops, with the probability."""
         self.net.eval()
         crops, labels, maps, _ = self.sample(np.random.Generator(np.random.PCG64(self._preview_rng_seed)), 4)
-        logit, blend = self.net(to_input(crops).to(self.device))
+        logit, blend = self.net(to_tensor(crops).to(self.device))
         prob = torch.sigmoid(logit).cpu().numpy()
         pred = torch.sigmoid(blend[:, 0]).cpu().numpy()
         r = self.model_cfg.resolution

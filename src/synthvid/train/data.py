@@ -118,6 +118,11 @@ def to_frames(t: torch.Tensor) -> list[np.ndarray]:
     return [np.ascontiguousarray(x) for x in a]
 
 
+def to_tensor(images: np.ndarray | list[np.ndarray]) -> torch.Tensor:
+    """N x H x W x C uint8 (array or list) -> N x C x H x W float32 in [-1, 1] (the inverse of :func:`to_frames`)."""
+    return torch.from_numpy(np.ascontiguousarray(np.stack(list(images)))).permute(0, 3, 1, 2).float().div(127.5).sub(1)
+
+
 def _to_tensor(images: list[np.ndarray]) -> torch.Tensor:
     """List of H x W x C uint8 -> B x C x H x W float32 in [0, 1]."""
     return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float().div_(255.0)
