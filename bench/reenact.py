@@ -1,7 +1,8 @@
 """Reenactment benchmark on ../shared/media.
 
 - Self-reenactment: the first frame of each talking clip is the portrait, the clip drives it (photo mode, the first
-  frame as the driver's neutral); output vs real frames at 256²: L1 (0-1 scale), PSNR, SSIM, and AKD (distance
+  frame as the driver's neutral); output (watermarked, as every synthvid output is) vs the clip's own unmarked
+  frames at 256²: L1 (0-1 scale), PSNR, SSIM, and AKD (distance
   between the landmarks detected on output and driving frame: over inter-ocular distance, and in pixels at 256²).
 - Cross-identity: 3 portrait targets (photo mode) and 3 target videos (video mode), each driven by 3 driving clips:
   correlation over time of mouth opening and of eye opening, driving vs output; temporal jitter of the output's
@@ -66,6 +67,19 @@ def cut_clip(src: Path, out: Path, frames: int, size: int | None = None) -> Path
     return out
 
 
+def clean_frames(src: Path, frames: int, size: int) -> list[np.ndarray]:
+    """The first ``frames`` frames of a clip resized as :func:`cut_clip` does, straight from the source: unmarked
+    (synthvid watermarks everything it writes, so a reference written through it would carry a mark of its own)."""
+    return [cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA) for f in VideoReader(src, end=frames)]
+
+
+def clean_portrait(frame: np.ndarray, path: Path) -> Path:
+    """The portrait as a user would have it: a plain PNG (not through synthvid's marking writer)."""
+    if not cv2.imwrite(str(path), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)):
+        raise OSError(f"cannot write {path}")
+    return path
+
+
 def head_crop(image: np.ndarray, size: int) -> np.ndarray:
     """A square head-and-shoulders crop around the largest face, resized to size x size."""
     face = detect_faces(image, max_faces=1)[0]
@@ -96,12 +110,12 @@ def jitter(marks: list[np.ndarray | None]) -> float:
 def self_reenactment(work: Path, frames: int) -> tuple[dict, list]:
     rows, strips = {}, []
     for clip in SELF_CLIPS:
-        cut = cut_clip(clip, work / f"self_{clip.stem}.mp4", frames, size=256)
-        first = next(iter(VideoReader(cut)))
-        portrait = write_image(work / f"self_{clip.stem}.png", first, Stamp("bench.portrait", synthetic=False))
+        cut = cut_clip(clip, work / f"self_{clip.stem}.mp4", frames, size=256)  # the driver
+        real = clean_frames(clip, frames, 256)  # the truth, unmarked
+        portrait = clean_portrait(real[0], work / f"self_{clip.stem}_portrait.png")
         out = work / f"self_{clip.stem}_out.mp4"
         reenact_photo(portrait, cut, out, ReenactConfig(neutral=0), quiet=True)
-        real, fake = list(VideoReader(cut)), list(VideoReader(out))
+        fake = list(VideoReader(out))
         n = min(len(real), len(fake))
         lm_real, lm_fake = landmarks_of(cut)[:n], landmarks_of(out)[:n]
         akd, akd_px = [], []
@@ -259,7 +273,6 @@ def main() -> None:
         "eye_opening_correlation": goal(0.9, ">=", cross_mean["eye_opening_correlation"]),
         "photo_fps_512": goal(30.0, ">=", spd["photo_fps_512"]),
         "video_fps_512": goal(30.0, ">=", spd["video_fps_512"]),
-        "neural_refinement": goal(1.0, ">=", 0.0),
     }
     sections = [
         ("Self-reenactment (photo mode, first frame as portrait, 256²)",
@@ -268,8 +281,9 @@ def main() -> None:
                 for c, r in self_rows.items()]
                + [["**mean**", mean_self["l1"], mean_self["psnr"], mean_self["ssim"], mean_self["akd_iod"],
                    mean_self["akd_px_256"], ""]])
-         + ["", f"Reference: FOMM reports L1 {FOMM_L1} and AKD 1.294 px on VoxCeleb at 256² (GPU-trained). No neural "
-            "refinement exists yet in synthvid, so there is no 'with refinement' column."]),
+         + ["", f"Reference: FOMM reports L1 {FOMM_L1} and AKD 1.294 px on VoxCeleb at 256² (GPU-trained). Without "
+            "neural refinement; with it (trained per clip on frames the evaluation never sees): "
+            "bench/reenact_refine.py."]),
         ("Cross-identity (driving -> target)",
          table(["mode:target<-driving", "mouth corr", "eye corr", "jitter output", "jitter driving"],
                [[k, r["mouth_opening_correlation"], r["eye_opening_correlation"], r["jitter_output"],
@@ -281,8 +295,7 @@ def main() -> None:
     ]
     if not args.quick:
         write_results("reenact", "python bench/reenact.py " + " ".join(sys.argv[1:]), metrics, goals, sections,
-                      intro=f"{frames} frames per clip (from the start).",
-                      notes="neural_refinement: not implemented yet (goal recorded as missed)")
+                      intro=f"{frames} frames per clip (from the start). Neural refinement: bench/reenact_refine.py.")
     if args.docs:
         write_strips(self_strips, cross_strips)
     print(f"done in {(time.time() - t_start) / 60:.1f} min")

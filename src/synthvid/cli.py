@@ -97,6 +97,19 @@ def _cmd_reenact_stream(args: argparse.Namespace) -> None:
                          max_frames=args.max_frames, quiet=args.quiet).summary())
 
 
+def _cmd_reenact_train(args: argparse.Namespace) -> None:
+    from synthvid.models.refiner import RefinerConfig  # noqa: PLC0415
+    from synthvid.reenact.refine import RefineTrainConfig, train_refiner  # noqa: PLC0415
+
+    summary = train_refiner(args.target, args.output, config_from_args(RefinerConfig, args),
+                            config_from_args(RefineTrainConfig, args), _loop_config(args, 10.0), frames=args.frames,
+                            quiet=args.quiet)
+    state = "stopped early (resume with the same command)" if summary.interrupted else "done"
+    print(f"{state}: step {summary.step}, {summary.elapsed_s / 60:.1f} min trained in total, "
+          f"{summary.images_per_s:.1f} pairs/s this run; refiner in {args.output} (use it with --refine "
+          f"{args.output})")
+
+
 def _cmd_lipsync(args: argparse.Namespace) -> None:
     from synthvid.pipelines.lip_sync import LipSyncConfig, LipSyncTrainConfig, lipsync, train  # noqa: PLC0415
 
@@ -172,7 +185,8 @@ def _cmd_detect(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from synthvid.pipelines.configs import (CONVERT, DANCE_MODEL, DANCE_TRAIN, DANCE_TRANSFER, EXTRACT,  # noqa: PLC0415
-                                            LIPSYNC, LIPSYNC_TRAIN, LOOP, MODEL, REENACT, TRAIN)
+                                            LIPSYNC, LIPSYNC_TRAIN, LOOP, MODEL, REENACT, REFINE_MODEL,
+                                            REFINE_TRAIN, TRAIN)
 
     parser = argparse.ArgumentParser(prog="synthvid", description="Synthetic video toolkit (every output is "
                                      "marked as synthetic).")
@@ -240,6 +254,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="output video (.mp4, .mov, .mkv)")
     p.add_argument("--max-frames", type=int, default=0, help="stop after this many frames (0: until the input ends)")
     add_config_arguments(p, REENACT)
+    p = command(re_sub, "train", _cmd_reenact_train, "train (or resume) the neural refinement of one person on a "
+                "video of them; use it with --refine MODEL in the other modes")
+    p.add_argument("target", metavar="TARGET_VIDEO", help="a video of the target person (a minute or less is enough)")
+    p.add_argument("-o", "--output", required=True, metavar="MODEL", help="model folder (re-run to resume)")
+    p.add_argument("--frames", type=_frame_range, default=(0, None), metavar="START:END", help="frame range")
+    add_config_arguments(p, REFINE_MODEL)
+    add_config_arguments(p, REFINE_TRAIN)
+    add_config_arguments(p, LOOP)
 
     p = command(sub, "lipsync", _cmd_lipsync, "make a target talking-head video say new speech (--audio FILE or "
                 "--text); `synthvid lipsync train VIDEO... -o DIR` fits a person-specific model")

@@ -78,24 +78,21 @@ class _Up(nn.Module):
         return self.merge(torch.cat([x, skip], 1))
 
 
-class PoseGenerator(nn.Module):
-    """(pose_t, pose_t-1, frame_t-1): B x 9 x R x R in [-1, 1] -> (rgb B x 3 x R x R in [-1, 1], matte logits
-    B x 1 x R x R)."""
+class UNet(nn.Module):
+    """Encoder-decoder with skip connections and residual blocks at the coarsest level; subclasses call
+    :meth:`build` and add their own output head on :meth:`features` (full resolution, ``base`` channels)."""
 
-    def __init__(self, cfg: Pix2PixConfig) -> None:
-        super().__init__()
-        c = cfg.base
-        chans = [min(c * 2 ** i, c * 4) for i in range(cfg.levels + 1)]  # capped: CPU time
-        self.stem = nn.Sequential(nn.Conv2d(2 * POSE_CHANNELS + 3, c, 7, padding=3), _norm(c), nn.ReLU(True))
+    def build(self, cin: int, base: int, levels: int, blocks: int, stem_kernel: int) -> None:
+        c = base
+        chans = [min(c * 2 ** i, c * 4) for i in range(levels + 1)]  # capped: CPU time
+        self.stem = nn.Sequential(nn.Conv2d(cin, c, stem_kernel, padding=stem_kernel // 2), _norm(c), nn.ReLU(True))
         self.down = nn.ModuleList(nn.Sequential(nn.Conv2d(chans[i], chans[i + 1], 4, stride=2, padding=1),
-                                                _norm(chans[i + 1]), nn.ReLU(True)) for i in range(cfg.levels))
-        self.res = nn.Sequential(*(_Res(chans[-1]) for _ in range(cfg.blocks)))
-        self.up = nn.ModuleList(_Up(chans[i + 1], chans[i], chans[i]) for i in reversed(range(cfg.levels)))
-        self.head = nn.Conv2d(c, 4, 7, padding=3)
+                                                _norm(chans[i + 1]), nn.ReLU(True)) for i in range(levels))
+        self.res = nn.Sequential(*(_Res(chans[-1]) for _ in range(blocks)))
+        self.up = nn.ModuleList(_Up(chans[i + 1], chans[i], chans[i]) for i in reversed(range(levels)))
 
-    def forward(self, pose: torch.Tensor, prev_pose: torch.Tensor, prev_frame: torch.Tensor
-                ) -> tuple[torch.Tensor, torch.Tensor]:
-        x = self.stem(torch.cat([pose, prev_pose, prev_frame], 1))
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)
         skips = [x]
         for d in self.down:
             x = d(x)
@@ -103,7 +100,21 @@ class PoseGenerator(nn.Module):
         x = self.res(x)
         for up, skip in zip(self.up, reversed(skips[:-1])):
             x = up(x, skip)
-        out = self.head(x)
+        return x
+
+
+class PoseGenerator(UNet):
+    """(pose_t, pose_t-1, frame_t-1): B x 9 x R x R in [-1, 1] -> (rgb B x 3 x R x R in [-1, 1], matte logits
+    B x 1 x R x R)."""
+
+    def __init__(self, cfg: Pix2PixConfig) -> None:
+        super().__init__()
+        self.build(2 * POSE_CHANNELS + 3, cfg.base, cfg.levels, cfg.blocks, stem_kernel=7)
+        self.head = nn.Conv2d(cfg.base, 4, 7, padding=3)
+
+    def forward(self, pose: torch.Tensor, prev_pose: torch.Tensor, prev_frame: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.head(self.features(torch.cat([pose, prev_pose, prev_frame], 1)))
         return torch.tanh(out[:, :3]), out[:, 3:]
 
 

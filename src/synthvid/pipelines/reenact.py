@@ -30,6 +30,7 @@ from synthvid.io.video import VideoReader, probe_video
 from synthvid.progress import progress
 from synthvid.reenact.motion import (FaceFollower, FaceState, Motion, choose_face, faces_in_photo, iter_states,
                                      motion_from, track_video)
+from synthvid.reenact.refine import Refiner
 from synthvid.reenact.render import mouth_mode, rerender
 from synthvid.reenact.retrieve import MAX_FRAMES, PartBank
 from synthvid.reenact.transfer import (ExpressionTransfer, clamp_pose, neutral_index, parse_parts, transfer_pose)
@@ -58,6 +59,8 @@ class ReenactConfig(Config):
                                                                                             "warp"))
     eyes: str = option("retrieve", "video mode: eyes (lids, blinks, gaze) retrieved from the target's own frames, "
                        "or only warped", choices=("retrieve", "warp"))
+    refine: str = option("", "neural refinement model folder from `synthvid reenact train` on a video of the "
+                         "target person ('': none)")
     max_size: int = option(1024, "photo mode: longest side of the output (the portrait is shrunk if larger)")
     step: int = option(0, "warp grid spacing in pixels (0: by face size, 4 px up to ~64 px between the eyes, "
                        "coarser for larger faces; smaller: slower, marginally more exact)")
@@ -119,6 +122,15 @@ class Driver:
         return self.transfer(frontal), pose
 
 
+def _refiner(cfg: ReenactConfig) -> Refiner | None:
+    """The trained refiner named by ``cfg.refine`` (loaded before any other work, so a bad path fails at once)."""
+    return Refiner.load(cfg.refine) if cfg.refine else None
+
+
+def _refined(refiner: Refiner | None, frame: Frame, landmarks: np.ndarray) -> Frame:
+    return refiner(frame, landmarks) if refiner is not None else frame
+
+
 def _neutral(motion: Motion, index: int, what: str) -> FaceState:
     if index >= 0:
         if index >= len(motion):
@@ -170,6 +182,7 @@ def reenact_photo(portrait: str | os.PathLike, driving: str | os.PathLike | None
     """
     cfg = config or ReenactConfig()
     t0 = time.monotonic()
+    refiner = _refiner(cfg)
     image, target = load_portrait(portrait, cfg.face, cfg.max_size)
     no_face = 0
     if driving is not None:
@@ -195,7 +208,8 @@ def reenact_photo(portrait: str | os.PathLike, driving: str | os.PathLike | None
         with BackgroundWriter(out.write) as sink:
             for i, state in enumerate(states):
                 frontal, pose = driver(state, target)
-                frame = rerender(image, target.landmarks, target.pose, frontal, pose, mouth, step).frame
+                r = rerender(image, target.landmarks, target.pose, frontal, pose, mouth, step)
+                frame = _refined(refiner, r.frame, r.landmarks)
                 sink.put(frame)
                 if i in shots_at:
                     shots.append((frame,))
@@ -227,6 +241,7 @@ def reenact_video(source: str | os.PathLike, target: str | os.PathLike, output: 
     t0 = time.monotonic()
     src = check_input_file(source, "video")
     tgt = check_input_file(target, "video")
+    refiner = _refiner(cfg)
     info = probe_video(tgt)
     drive = track_video(src, quiet=quiet)
     tmotion = _track_target(tgt, info.frame_count, cfg, quiet)
@@ -264,6 +279,7 @@ def reenact_video(source: str | os.PathLike, target: str | os.PathLike, output: 
                 result = r.frame
                 result = _retrieve_parts(bank, result, r.landmarks, frontal, i, mouth == "retrieve",
                                          cfg.eyes == "retrieve" and "blink" in driver.parts)
+                result = _refined(refiner, result, r.landmarks)
                 sink.put(result)
                 if i in shots_at:
                     shots.append((frame, result))
@@ -357,6 +373,7 @@ def reenact_stream(portrait: str | os.PathLike, stream: str, output: str | os.Pa
     """
     cfg = config or ReenactConfig()
     t0 = time.monotonic()
+    refiner = _refiner(cfg)
     image, target = load_portrait(portrait, cfg.face, cfg.max_size)
     frames, fps = open_stream(stream)
     mouth = mouth_mode(target.landmarks) if cfg.mouth in ("auto", "retrieve") else cfg.mouth
@@ -375,8 +392,8 @@ def reenact_stream(portrait: str | os.PathLike, stream: str, output: str | os.Pa
             else:
                 driver = driver or Driver(state, target, cfg.parts("photo"))
                 frontal, pose = driver(state, target)
-                out.write(rerender(image, target.landmarks, target.pose, frontal, pose, mouth,
-                                   cfg.warp_step(target)).frame)
+                r = rerender(image, target.landmarks, target.pose, frontal, pose, mouth, cfg.warp_step(target))
+                out.write(_refined(refiner, r.frame, r.landmarks))
             bar.update(1)
         frames_done = out.frames_written
     bar.close()

@@ -38,7 +38,7 @@ from synthvid.provenance.self_blend import boundary_map, degrade, self_blend
 from synthvid.train import distributed as D
 from synthvid.train.checkpoint import load_checkpoint, save_checkpoint
 from synthvid.train.data import to_tensor
-from synthvid.train.loop import LoopConfig, TrainSummary, numpy_rng_state, restore_numpy_rng
+from synthvid.train.loop import LoopConfig, TrainSummary, numpy_rng_state, restore_numpy_rng, run_folder
 from synthvid.train.loop import train as run_loop
 from synthvid.types import Frame
 from synthvid.viz import image_grid
@@ -289,10 +289,7 @@ def train_detector(real: list[str | os.PathLike], out_dir: str | os.PathLike, fa
     loop_cfg = loop or LoopConfig(minutes=30)
     if not real:
         raise InputError("give at least one video or image of real faces")
-    out = Path(out_dir)
-    if not out.parent.is_dir():
-        raise InputError(f"output folder's parent does not exist: {out.parent}")
-    out.mkdir(exist_ok=True)
+    out = run_folder(out_dir)
     ctx = D.init_distributed(loop_cfg.device)
     try:
         def collect() -> None:  # on the main process; the others wait, then read its files

@@ -21,8 +21,8 @@ from synthvid.reenact.warp import piecewise_affine_map, region_of
 from synthvid.types import Frame
 
 RING_SCALE = 1.5  # head ring: the face outline grown this much around the face centre
-RING_MARGIN = 0.35
-PARALLAX_DEPTH = 0.45  # canonical depth behind the eyes beyond which 3-D parallax is no longer rendered  # the warped region extends this far (x the ring's size) beyond the ring
+RING_MARGIN = 0.35  # the warped region extends this far (x the ring's size) beyond the ring
+PARALLAX_DEPTH = 0.45  # canonical depth behind the eyes beyond which 3-D parallax is no longer rendered
 
 
 @functools.lru_cache(maxsize=1)

@@ -176,6 +176,15 @@ class _Stats:
         plt.close(fig)
 
 
+def run_folder(out_dir: str | Path) -> Path:
+    """The run's folder, created if needed (its parent must exist: a typo should not create a tree)."""
+    out = Path(out_dir)
+    if not out.parent.is_dir():
+        raise InputError(f"output folder's parent does not exist: {out.parent}")
+    out.mkdir(exist_ok=True)
+    return out
+
+
 def train(task: TrainTask, out_dir: str | Path, cfg: LoopConfig, ctx: D.DistContext | None = None,
           arch_config: dict[str, Any] | None = None, quiet: bool = False) -> TrainSummary:
     """Train ``task`` until its budget is spent, resuming from ``out_dir/checkpoint.pt`` if present.
@@ -191,9 +200,7 @@ def train(task: TrainTask, out_dir: str | Path, cfg: LoopConfig, ctx: D.DistCont
     ctx = ctx or D.DistContext(device=D.resolve_device(cfg.device))
     out = Path(out_dir)
     if ctx.is_main:
-        if not out.parent.is_dir():
-            raise InputError(f"output folder's parent does not exist: {out.parent}")
-        out.mkdir(exist_ok=True)
+        run_folder(out)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     ckpt_path = out / CHECKPOINT
