@@ -49,8 +49,8 @@ class RefinerConfig(Config):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.base < 4 or self.blocks < 0 or not 0.3 <= self.coverage <= 1.0:
-            raise InputError("base must be >= 4, blocks >= 0 and coverage in [0.3, 1]")
+        if not 4 <= self.base <= 128 or not 0 <= self.blocks <= 16 or not 0.3 <= self.coverage <= 1.0:
+            raise InputError("base must be in [4, 128], blocks in [0, 16] and coverage in [0.3, 1]")
 
     @property
     def levels(self) -> int:

@@ -15,6 +15,7 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -30,7 +31,6 @@ from synthvid.io.video import VideoReader, probe_video
 from synthvid.progress import progress
 from synthvid.reenact.motion import (FaceFollower, FaceState, Motion, choose_face, faces_in_photo, iter_states,
                                      motion_from, track_video)
-from synthvid.reenact.refine import Refiner
 from synthvid.reenact.render import mouth_mode, rerender
 from synthvid.reenact.retrieve import MAX_FRAMES, PartBank
 from synthvid.reenact.transfer import (ExpressionTransfer, clamp_pose, neutral_index, parse_parts, transfer_pose)
@@ -122,12 +122,17 @@ class Driver:
         return self.transfer(frontal), pose
 
 
-def _refiner(cfg: ReenactConfig) -> Refiner | None:
-    """The trained refiner named by ``cfg.refine`` (loaded before any other work, so a bad path fails at once)."""
-    return Refiner.load(cfg.refine) if cfg.refine else None
+def _refiner(cfg: ReenactConfig) -> Any:
+    """The trained refiner named by ``cfg.refine`` (loaded before any other work, so a bad path fails at once).
+    Imported here: torch is only needed with --refine."""
+    if not cfg.refine:
+        return None
+    from synthvid.reenact.refine import Refiner  # noqa: PLC0415
+
+    return Refiner.load(cfg.refine)
 
 
-def _refined(refiner: Refiner | None, frame: Frame, landmarks: np.ndarray) -> Frame:
+def _refined(refiner: Any, frame: Frame, landmarks: np.ndarray) -> Frame:
     return refiner(frame, landmarks) if refiner is not None else frame
 
 

@@ -57,7 +57,8 @@ MIN_FACES = 8  # fewer kept frames than this cannot teach anything
 
 @dataclasses.dataclass(frozen=True)
 class RefineTrainConfig(Config):
-    """How the refiner is trained (may change between resumed runs)."""
+    """How the refiner is trained (the weights and limits may change between resumed runs; switching the GAN term
+    on or off may not, and max_frames only applies when the faces are collected)."""
 
     batch_size: int = option(8, "pairs per step")
     lr: float = option(2e-4, "Adam learning rate (generator and discriminator)")
@@ -71,6 +72,8 @@ class RefineTrainConfig(Config):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.lr <= 0:
+            raise InputError(f"lr must be positive, got {self.lr}")
         if self.batch_size < 1 or self.max_frames < MIN_FACES or self.min_gap < 0:
             raise InputError(f"batch_size must be >= 1, max_frames >= {MIN_FACES}, min_gap >= 0")
         if not 0.0 <= self.same_share <= 1.0 or min(self.l1_weight, self.edge_weight, self.gan_weight) < 0:
@@ -89,6 +92,7 @@ class TargetFaces:
     matrices: np.ndarray  # N x 2 x 3 float32: frame -> wide crop
     frames: np.ndarray  # N int: frame index in the video
     source: str
+    origin: str = ""  # what the faces were collected from: resolved path, size, mtime, frame range, settings
 
     def __len__(self) -> int:
         return len(self.crops)
@@ -96,7 +100,7 @@ class TargetFaces:
     def save(self, path: Path) -> None:
         buf = io.BytesIO()
         np.savez(buf, crops=self.crops, points=self.points, matrices=self.matrices, frames=self.frames,
-                 source=np.array([self.source]))
+                 source=np.array([self.source, self.origin]))
         write_bytes_atomic(path, buf.getvalue())
 
     @classmethod
@@ -106,20 +110,31 @@ class TargetFaces:
         bad = InputError(f"{path} does not hold the {side}-px faces of a refiner run")
         try:
             with np.load(check_input_file(path, "faces file"), allow_pickle=False) as z:
+                if not isinstance(z, np.lib.npyio.NpzFile):
+                    raise bad
                 crops, points, mats, frames, source = (z["crops"], z["points"], z["matrices"], z["frames"],
                                                        z["source"])
-                if source.dtype.kind != "U" or source.shape != (1,):
-                    raise bad
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+        except InputError:
+            raise
+        except (OSError, ValueError, KeyError, EOFError, TypeError, MemoryError, zipfile.BadZipFile) as e:
             raise InputError(f"{path} is not a readable faces file ({str(e).splitlines()[0][:120]})") from None
+        if crops.ndim != 4 or source.dtype.kind != "U" or source.shape != (2,):
+            raise bad
         n = len(crops)
         if (crops.dtype != np.uint8 or crops.shape[1:] != (side, side, 3) or points.shape != (n, 478, 3)
                 or mats.shape != (n, 2, 3) or frames.shape != (n,) or points.dtype.kind != "f"
                 or mats.dtype.kind != "f" or frames.dtype.kind not in "iu"
-                or not (np.isfinite(points).all() and np.isfinite(mats).all())):
+                or not (np.isfinite(points).all() and np.isfinite(mats).all())
+                or (n and np.abs(np.linalg.det(mats[:, :, :2].astype(np.float64))).min() < 1e-6)):
             raise bad
         return cls(crops, points.astype(np.float32), mats.astype(np.float32), frames.astype(np.int64),
-                   str(source[0]))
+                   str(source[0]), str(source[1]))
+
+
+def _origin(path: Path, model: RefinerConfig, max_frames: int, frames: tuple[int, int | None]) -> str:
+    st = path.stat()
+    return (f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{frames[0]}:{frames[1]}|{max_frames}|"
+            f"{model.resolution}|{model.coverage}")
 
 
 def collect_target(video: str | os.PathLike, model: RefinerConfig, max_frames: int = 600,
@@ -128,18 +143,18 @@ def collect_target(video: str | os.PathLike, model: RefinerConfig, max_frames: i
     path = check_input_file(video, "video")
     info = probe_video(path)
     start, end = frames
-    stop = min(end, info.frame_count) if end is not None else info.frame_count
-    count = max(stop - start, 0)
-    if count <= 0:
-        raise InputError(f"{path.name} has no frames in the range {start}:{end}")
-    every = max(math.ceil(count / max_frames), 1)
+    # the header's frame count only sets the sampling (it may be missing or wrong); the reader decides the end
+    count = max((min(end, info.frame_count) if end is not None else info.frame_count) - start, 0)
+    every = max(math.ceil(count / max_frames), 1) if count else 1
     side, cover = 2 * model.resolution, model.coverage / 2
     crops, points, mats, kept = [], [], [], []
-    bar = progress(total=count, desc=f"faces of {path.name}", unit="frame", quiet=quiet)
-    with FaceFollower(info.fps) as follow, VideoReader(path, start=start, end=stop) as reader:
+    bar = progress(total=count or None, desc=f"faces of {path.name}", unit="frame", quiet=quiet)
+    with FaceFollower(info.fps) as follow, VideoReader(path, start=start, end=end) as reader:
         for i, frame in enumerate(reader):
             seen = follow(frame)  # every frame: the tracker needs them all
             bar.update(1)
+            if len(crops) >= max_frames:
+                break
             if seen is None or i % every:
                 continue
             lm = seen[0]
@@ -155,7 +170,17 @@ def collect_target(video: str | os.PathLike, model: RefinerConfig, max_frames: i
         raise NoFaceError(f"{path.name}: a face was found in only {len(crops)} usable frames; the refiner needs at "
                           f"least {MIN_FACES} (a longer clip of the target, face in view)")
     return TargetFaces(np.stack(crops), np.stack(points).astype(np.float32), np.stack(mats).astype(np.float32),
-                       np.array(kept, np.int64), str(path))
+                       np.array(kept, np.int64), str(path), _origin(path, model, max_frames, frames))
+
+
+def _source_fits(faces: TargetFaces, t: int, j: int) -> bool:
+    """Whether face ``j``, moved into crop ``t``, lies inside it with its head ring (no invented border pixels)."""
+    side = faces.crops.shape[1]
+    to_t = compose_affine(faces.matrices[t], invert_affine(faces.matrices[j]))
+    pts = transform_points(faces.points[j][:, :2], to_t)
+    lo, hi = pts.min(0), pts.max(0)
+    margin = 0.25 * float((hi - lo).max())  # the ring around the head reaches about this far beyond the face
+    return bool((lo - margin >= 0).all() and (hi + margin <= side).all())
 
 
 def render_pair(faces: TargetFaces, t: int, j: int, model: RefinerConfig) -> tuple[Frame, Frame, np.ndarray]:
@@ -211,7 +236,7 @@ class RefineTask:
 
     def config_dict(self) -> dict[str, Any]:
         return {"model": self.model_cfg.to_dict(), "train": self.cfg.to_dict(),
-                "data": {"source": self.faces.source, "faces": len(self.faces)}}
+                "data": {"source": str(Path(self.faces.source).resolve()), "faces": len(self.faces)}}
 
     def arch_config(self) -> dict[str, Any]:
         return {"model": self.model_cfg.to_dict(), "gan": self.disc is not None}
@@ -236,11 +261,14 @@ class RefineTask:
         rendered, sketches, reals = [], [], []
         for _ in range(n):
             t = int(rng.integers(count))
-            if rng.random() < self.cfg.same_share:
-                j = t
-            else:
+            j = t
+            if rng.random() >= self.cfg.same_share:
                 far = np.flatnonzero(np.abs(np.arange(count) - t) >= max(gap, 1))
-                j = int(rng.choice(far)) if len(far) else t
+                for _ in range(8):  # a source whose face, moved here, would leave the crop is drawn again
+                    cand = int(rng.choice(far)) if len(far) else t
+                    if _source_fits(self.faces, t, cand):
+                        j = cand
+                        break
             inp, real, pts = render_pair(self.faces, t, j, self.model_cfg)
             sketch = landmark_sketch(pts, self.model_cfg.resolution)
             if augment:
@@ -296,14 +324,32 @@ class RefineTask:
 
 def load_or_collect(video: str | os.PathLike, file: Path, model: RefinerConfig, cfg: RefineTrainConfig,
                     frames: tuple[int, int | None], quiet: bool) -> None:
-    """Keep ``file`` when it holds the faces of the same video at this size, else collect them there."""
+    """Keep ``file`` when it holds the faces of the same video file, range and settings, else collect them there."""
     if file.exists():
         try:
-            if TargetFaces.load(file, model.resolution).source == str(Path(video)):
+            if TargetFaces.load(file, model.resolution).origin == _origin(Path(video), model, cfg.max_frames, frames):
                 return
         except InputError:
-            pass
+            pass  # damaged or from other settings: collected again
     collect_target(video, model, cfg.max_frames, frames, quiet).save(file)
+
+
+def _check_resume(out: Path, video: Path, model: RefinerConfig) -> None:
+    """A model folder belongs to one person and one network shape: say so before minutes of face collection."""
+    ckpt = out / "checkpoint.pt"
+    if not ckpt.is_file():
+        return
+    config = load_checkpoint(ckpt, ARCH).get("config", {})
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{ckpt} has no training settings")
+    was_model = config.get("model", {})
+    was_source = (config.get("data") or {}).get("source") if isinstance(config.get("data"), dict) else None
+    if was_model != model.to_dict():
+        raise InputError(f"{out} holds a refiner with other network settings ({was_model}); use a new folder or "
+                         "the same settings")
+    if was_source is not None and Path(str(was_source)).resolve() != video.resolve():
+        raise InputError(f"{out} holds the refiner of {Path(str(was_source)).name}, not of {video.name}; use a new "
+                         "folder for another person")
 
 
 def train_refiner(video: str | os.PathLike, out_dir: str | os.PathLike, model: RefinerConfig | None = None,
@@ -320,11 +366,12 @@ def train_refiner(video: str | os.PathLike, out_dir: str | os.PathLike, model: R
     model_cfg = model or RefinerConfig()
     cfg = config or RefineTrainConfig()
     loop_cfg = loop or LoopConfig(minutes=10)
-    check_input_file(video, "video")
+    src = check_input_file(video, "video")
     out = run_folder(out_dir)
+    _check_resume(out, src, model_cfg)
     ctx = D.init_distributed(loop_cfg.device)
     try:
-        D.on_main_first(lambda: load_or_collect(video, out / FACES_FILE, model_cfg, cfg, frames, quiet), ctx,
+        D.on_main_first(lambda: load_or_collect(src, out / FACES_FILE, model_cfg, cfg, frames, quiet), ctx,
                         "collect the target's faces")
         faces = TargetFaces.load(out / FACES_FILE, model_cfg.resolution)
         task = RefineTask(faces, model_cfg, cfg, ctx.device, seed=loop_cfg.seed + ctx.rank)
@@ -359,7 +406,7 @@ class Refiner:
             cfg = RefinerConfig.from_dict(dict(ck["config"]["model"]))
             net = RefineNet(cfg)
             net.load_state_dict(ck["state_dict"]["refiner"])
-        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as e:
+        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, InputError) as e:
             raise CheckpointError(f"{file} has no usable refiner weights ({str(e).splitlines()[0][:120]})") from None
         return cls(net, cfg, torch.device(device))
 
