@@ -85,3 +85,21 @@ def test_unmarked_and_wrong_key_say_not_marked() -> None:
 def test_tiny_frames_do_not_crash() -> None:
     d = wm.detect_frames([np.full((20, 30, 3), 128, np.uint8)])
     assert not d.marked
+
+
+def test_informed_embedding_cancels_the_picture_on_small_frames() -> None:
+    frame = _picture(4, 256, 256)
+    payload = wm.Payload(content_id=7)
+    layout = wm._layout(wm.DEFAULT_KEY)
+    want = wm._read_carriers(layout, np.fft.fft2(wm._tile(wm.DEFAULT_KEY, payload.to_bytes())))
+
+    def agreement(marked: np.ndarray) -> float:  # what the detector reads on the carriers vs what was meant
+        seen = wm._read_carriers(layout, np.fft.fft2(wm._fold(wm.whiten(marked), 1.0)))
+        return float(np.corrcoef(seen, want)[0, 1])
+
+    plain = wm.Embedder(payload, informed=False)(frame)
+    informed = wm.Embedder(payload)(frame)
+    assert 1 - agreement(informed) < 0.5 * (1 - agreement(plain))  # the picture's share of the read-out halves
+    assert wm.psnr_of_mark(frame, informed) >= 40.0
+    big = _picture(5, 720, 960)  # large frames keep the plain, cached pattern
+    assert np.array_equal(wm.Embedder(payload)(big), wm.Embedder(payload, informed=False)(big))
