@@ -90,7 +90,9 @@ def test_frames_without_a_face_pass_through(tiny_model, clips, tmp_path):
     src = list(VideoReader(clip))
     out = list(VideoReader(tmp_path / "out.mp4"))
     for i in (3, 4, 5):
-        assert np.abs(src[i].astype(int) - out[i]).mean() < 2  # untouched apart from re-encoding
+        diff = np.abs(src[i].astype(int) - out[i])
+        # untouched apart from re-encoding and the output's own watermark (~2.4 grey levels rms on flat frames)
+        assert diff.mean() < 3 and np.percentile(diff, 99) < 12
 
 
 def test_convert_range_cuts_audio(tiny_model, clips, tmp_path):
