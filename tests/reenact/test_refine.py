@@ -114,6 +114,15 @@ def test_train_resume_and_refined_photo(clips, portraits, tmp_path, capsys):
     x, y = np.round(lm[L.NOSE_TIP, :2]).astype(int)
     assert b[y, x].astype(int).mean() - a[y, x].astype(int).mean() > 10  # brighter inside the face
     assert np.abs(b[:30].astype(int) - a[:30]).mean() < 2  # the top of the picture is (nearly) unchanged
+    # video and live modes take the refiner too
+    from synthvid.pipelines.reenact import reenact_stream, reenact_video
+
+    video = reenact_video(clips["hopper"], clips["astronaut"], tmp_path / "v.mp4", ReenactConfig(refine=str(model)),
+                          quiet=True)
+    assert video.frames == 40
+    live = reenact_stream(portrait, str(clips["hopper"]), tmp_path / "s.mp4", ReenactConfig(refine=str(model)),
+                          max_frames=5, quiet=True)
+    assert live.frames == 5
 
 
 def test_bad_refiner_models_give_one_line(clips, portraits, tmp_path, capsys):
