@@ -291,7 +291,9 @@ class RefineTask:
         logs: dict[str, float] = {"l1": l1.item(), "edge": edge.item(), "l1_input": F.l1_loss(warped, real).item()}
         if self.disc is not None and self.opt_d is not None:
             cond = torch.cat([warped, sketch], 1)
-            d_real = self.disc(torch.cat([cond, real], 1))
+            self.disc.requires_grad_(False)  # the generator's step leaves the discriminator alone
+            with torch.no_grad():
+                d_real = self.disc(torch.cat([cond, real], 1))  # feature-matching targets only
             d_fake = self.disc(torch.cat([cond, out], 1))
             adv = hinge_g(d_fake) + 10.0 * feature_matching(d_real, d_fake)
             total = total + self.cfg.gan_weight * adv
@@ -301,6 +303,7 @@ class RefineTask:
         sync(self.net.parameters())
         self.opt.step()
         if self.disc is not None and self.opt_d is not None:
+            self.disc.requires_grad_(True)
             d_loss = hinge_d(self.disc(torch.cat([cond, real], 1)), self.disc(torch.cat([cond, out.detach()], 1)))
             self.opt_d.zero_grad(set_to_none=True)
             d_loss.backward()

@@ -118,14 +118,19 @@ def to_frames(t: torch.Tensor) -> list[np.ndarray]:
     return [np.ascontiguousarray(x) for x in a]
 
 
+def _nchw(images: np.ndarray | list[np.ndarray]) -> torch.Tensor:
+    """N x H x W x C uint8 (array or list) -> N x C x H x W float32, still 0-255."""
+    return torch.from_numpy(np.ascontiguousarray(np.stack(list(images)))).permute(0, 3, 1, 2).float()
+
+
 def to_tensor(images: np.ndarray | list[np.ndarray]) -> torch.Tensor:
     """N x H x W x C uint8 (array or list) -> N x C x H x W float32 in [-1, 1] (the inverse of :func:`to_frames`)."""
-    return torch.from_numpy(np.ascontiguousarray(np.stack(list(images)))).permute(0, 3, 1, 2).float().div(127.5).sub(1)
+    return _nchw(images).div_(127.5).sub_(1)
 
 
 def _to_tensor(images: list[np.ndarray]) -> torch.Tensor:
     """List of H x W x C uint8 -> B x C x H x W float32 in [0, 1]."""
-    return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float().div_(255.0)
+    return _nchw(images).div_(255.0)
 
 
 def sample_batch(bank: FaceBank, rng: np.random.Generator, batch: int, warp: float = 0.04,
