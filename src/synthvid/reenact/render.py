@@ -1,6 +1,7 @@
 """Re-rendering a face with new landmarks: warp the image, move the head, fill the mouth.
 
-The face's 478 landmarks move to their new places (piecewise-affine warp); a ring of points around the head,
+The face's 478 landmarks move to their new places (piecewise-affine warp; the eyelids by their own pixel-exact
+remap, :mod:`synthvid.reenact.eyes`); a ring of points around the head,
 placed with the head pose, carries hair, ears and neck along when the head turns, while the border of the warped
 region stays put so the background joins seamlessly.
 """
@@ -15,6 +16,7 @@ import numpy as np
 from synthvid.face import landmarks as L
 from synthvid.face.canonical import canonical_face
 from synthvid.face.pose import HeadPose, frontalize
+from synthvid.reenact.eyes import move_lids, rigid_eyes
 from synthvid.reenact.mouth import paint_interior
 from synthvid.reenact.transfer import place
 from synthvid.reenact.warp import piecewise_affine_map, region_of
@@ -67,11 +69,13 @@ def rerender(image: Frame, landmarks: np.ndarray, pose: HeadPose, new_frontal: n
         dst_face = dst_face - posed + pts[:, :2] + smooth  # expression change + smoothed head motion
     else:
         ring_dst = ring_src
+    shown = rigid_eyes(pts[:, :2], dst_face)  # the warp moves each eye as a whole; the lids move after it
     s = np.concatenate([pts[:, :2], ring_src])
-    d = np.concatenate([dst_face, ring_dst])
+    d = np.concatenate([shown, ring_dst])
     box = region_of(np.concatenate([ring_src, ring_dst]), image.shape[:2], margin=RING_MARGIN)
     out = piecewise_affine_map(s, d, image.shape[:2], box, step).apply(image)
-    new = np.concatenate([d[: len(pts)], new[:, 2:]], 1).astype(np.float32)
+    out = move_lids(out, shown, dst_face)
+    new = np.concatenate([dst_face, new[:, 2:]], 1).astype(np.float32)
     if mouth == "paint":
         out = paint_interior(out, new)
     return Rendered(out, new)

@@ -15,11 +15,10 @@ import numpy as np
 
 from synthvid.errors import InputError
 from synthvid.face import landmarks as L
-from synthvid.face.canonical import canonical_face
-from synthvid.face.pose import HeadPose, rotation_to_euler, euler_to_rotation
+from synthvid.face.pose import HeadPose, euler_to_rotation, rotation_to_euler
+from synthvid.reenact.eyes import eye_sets
 
 PARTS = ("expression", "blink", "gaze", "pose")
-EYE_RADIUS = 0.42  # canonical units: points this close to an eye's centre move with that eye
 MAX_YAW, MAX_PITCH, MAX_ROLL = 35.0, 25.0, 30.0  # beyond this, warping a 2-D image no longer looks like a head
 
 
@@ -30,21 +29,6 @@ def parse_parts(spec: str | tuple[str, ...] | list[str]) -> frozenset[str]:
     if bad:
         raise InputError(f"unknown part to transfer: {', '.join(bad)} (choose from {', '.join(PARTS)})")
     return frozenset(items) | {"expression"}
-
-
-def _eye_sets() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    c = canonical_face()
-    centers = [c[list(L.RIGHT_EYE), :2].mean(0), c[list(L.LEFT_EYE), :2].mean(0)]
-    d = np.stack([np.linalg.norm(c[:, :2] - ctr, axis=1) for ctr in centers])  # 2 x N
-    eye = np.full(len(c), -1)
-    for k in (0, 1):
-        eye[(d[k] < EYE_RADIUS) & (d[k] <= d[1 - k])] = k
-    brow = set(L.RIGHT_EYEBROW + L.LEFT_EYEBROW)
-    eye[[i for i in brow if i < len(eye)]] = -1  # brows move with the forehead, not the lids
-    lower = c[:, 1] > c[2, 1]  # below the base of the nose: mouth, cheeks and jaw
-    iris = np.zeros(len(c), dtype=bool)
-    iris[[L.RIGHT_IRIS_CENTER, *L.RIGHT_IRIS, L.LEFT_IRIS_CENTER, *L.LEFT_IRIS]] = True
-    return eye, lower, iris
 
 
 def _mouth_size(p: np.ndarray) -> tuple[float, float]:
@@ -75,7 +59,7 @@ class ExpressionTransfer:
         if s.shape != (L.NUM_LANDMARKS, 3) or t.shape != (L.NUM_LANDMARKS, 3):
             raise InputError(f"expression transfer needs 478 x 3 neutral faces, got {s.shape} and {t.shape}")
         self._s, self._t = s, t
-        eye, lower, iris = _eye_sets()
+        eye, lower, iris = eye_sets()
         self._eye, self._iris = eye, iris
         scale = np.ones((L.NUM_LANDMARKS, 2))
         (sw, sh), (tw, th) = _mouth_size(s), _mouth_size(t)

@@ -1,0 +1,173 @@
+"""Blinks at pixel precision: the eyelids get their own remap.
+
+The face warp (:mod:`synthvid.reenact.warp`) is exact only at grid nodes a few pixels apart and smooth in between.
+A lid that travels the whole height of an open eye (a dozen pixels in a portrait) is smeared by it: the eyeball
+stays visible behind a half-lowered lid, and a blink reads as a squint. So the face warp moves each eye only as a
+whole (:func:`rigid_eyes`: a similarity through its two corners, the lids keeping the shape they have in the
+picture), and :func:`move_lids` then moves the lids themselves. In the eye's own frame (x along the corners, y
+across) every column is remapped piecewise-linearly: the upper lid line goes from where the face warp left it to
+where the new landmarks put it, the skin above it stretching down over the eye as a real lid does, and the lower lid
+likewise, while the band's top and bottom edges stay put. A closing eye shows lid skin and lashes, not a squashed
+eyeball; an eye opening wider than in the picture shows more of the eyeball's own pixels.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import cv2
+import numpy as np
+
+from synthvid.face import landmarks as L
+from synthvid.face.canonical import canonical_face
+from synthvid.types import Frame
+
+EYE_RADIUS = 0.42  # canonical units: points this close to an eye's centre belong to that eye
+SKIN_ABOVE = 0.3  # x eye width: band of skin above the upper lid that stretches or folds with it
+SKIN_BELOW = 0.2  # x eye width: the same below the lower lid
+LASH_OFFSET = 0.04  # x eye width: a fully closed lid's edge is taken from this far above the shown lid line
+MIN_CHANGE = 0.3  # pixels: lids that move less than this are left as the face warp put them
+MAX_IRIS_SHIFT = (0.2, 0.15)  # iris shift limits (x eye width, along and across the eye) while the eye is rigid
+
+
+@functools.lru_cache(maxsize=1)
+def eye_sets() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(eye, lower, iris) over the 478 landmarks: which eye (0 right, 1 left, -1 none) each point moves with (brows
+    excluded: they move with the forehead), whether it lies below the base of the nose, and whether it is an
+    iris point."""
+    c = canonical_face()
+    centers = [c[list(L.RIGHT_EYE), :2].mean(0), c[list(L.LEFT_EYE), :2].mean(0)]
+    d = np.stack([np.linalg.norm(c[:, :2] - ctr, axis=1) for ctr in centers])  # 2 x N
+    eye = np.full(len(c), -1)
+    for k in (0, 1):
+        eye[(d[k] < EYE_RADIUS) & (d[k] <= d[1 - k])] = k
+    brow = set(L.RIGHT_EYEBROW + L.LEFT_EYEBROW)
+    eye[[i for i in brow if i < len(eye)]] = -1
+    lower = c[:, 1] > c[2, 1]
+    iris = np.zeros(len(c), dtype=bool)
+    iris[[L.RIGHT_IRIS_CENTER, *L.RIGHT_IRIS, L.LEFT_IRIS_CENTER, *L.LEFT_IRIS]] = True
+    for a in (eye, lower, iris):
+        a.setflags(write=False)
+    return eye, lower, iris
+
+
+# Each eye contour runs outer corner, upper lid, inner corner (index 8), lower lid back toward the outer corner.
+_EYES = ((L.RIGHT_EYE, L.RIGHT_IRIS_CENTER, (L.RIGHT_IRIS_CENTER, *L.RIGHT_IRIS)),
+         (L.LEFT_EYE, L.LEFT_IRIS_CENTER, (L.LEFT_IRIS_CENTER, *L.LEFT_IRIS)))
+
+
+def _upper(contour: np.ndarray) -> np.ndarray:
+    return contour[0:9]
+
+
+def _lower(contour: np.ndarray) -> np.ndarray:
+    return np.concatenate([contour[8:], contour[:1]])
+
+
+def _similarity(c0: np.ndarray, c1: np.ndarray, d0: np.ndarray, d1: np.ndarray):
+    """The similarity taking points c0, c1 to d0, d1, as a function of N x 2 arrays."""
+    cs, ds = complex(*(c1 - c0)), complex(*(d1 - d0))
+    a = ds / cs if abs(cs) > 1e-6 else 1.0 + 0j
+
+    def f(p: np.ndarray) -> np.ndarray:
+        z = (p[:, 0] - c0[0]) + 1j * (p[:, 1] - c0[1])
+        w = a * z
+        return np.stack([w.real + d0[0], w.imag + d0[1]], 1)
+    return f
+
+
+def rigid_eyes(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """``dst`` (N x 2 pixels, the 478 face points first) with each eye region moved as a whole from ``src``.
+
+    The eye's points follow the similarity through its corners; the iris keeps its shape and moves by the new
+    landmarks' iris shift (gaze), limited so it stays inside the eye the picture shows.
+    """
+    eye, _, iris = eye_sets()
+    out = np.array(dst, dtype=np.float64, copy=True)
+    for k, (contour, center, iris_pts) in enumerate(_EYES):
+        c0, c1 = src[contour[0], :2], src[contour[8], :2]
+        d0, d1 = dst[contour[0], :2], dst[contour[8], :2]
+        f = _similarity(c0, c1, d0, d1)
+        region = np.flatnonzero((eye == k) & ~iris)
+        out[region, :2] = f(src[region, :2])
+        width = float(np.linalg.norm(d1 - d0))
+        axis = (d1 - d0) / max(width, 1e-6)
+        across = np.array([-axis[1], axis[0]])
+        shift = dst[center, :2] - f(src[center: center + 1, :2])[0]
+        along_limit, across_limit = (m * width for m in MAX_IRIS_SHIFT)
+        shift = (np.clip(shift @ axis, -along_limit, along_limit) * axis
+                 + np.clip(shift @ across, -across_limit, across_limit) * across)
+        idx = list(iris_pts)
+        out[idx, :2] = f(src[idx, :2]) + shift
+    return out
+
+
+def move_lids(image: Frame, shown: np.ndarray, wanted: np.ndarray) -> Frame:
+    """Move the lids of both eyes from where the picture shows them (``shown``: 478 x 2+ pixels) to ``wanted``."""
+    out = image
+    for contour, _, _ in _EYES:
+        idx = list(contour)
+        a, b = np.asarray(shown, np.float64)[idx, :2], np.asarray(wanted, np.float64)[idx, :2]
+        if np.abs(a - b).max() >= MIN_CHANGE:
+            out = _move_lid_pair(out, a, b)
+    return out
+
+
+def _curve(points: np.ndarray, origin: np.ndarray, axis: np.ndarray, across: np.ndarray) -> tuple[np.ndarray, ...]:
+    rel = points - origin
+    u, v = rel @ axis, rel @ across
+    order = np.argsort(u, kind="stable")
+    return u[order], v[order]
+
+
+def _move_lid_pair(image: Frame, shown: np.ndarray, wanted: np.ndarray) -> Frame:
+    """Remap one eye (16-point contours: where its lids are in ``image`` and where they must go)."""
+    origin, inner = wanted[0], wanted[8]
+    width = float(np.linalg.norm(inner - origin))
+    if width < 2:
+        return image
+    axis = (inner - origin) / width
+    across = np.array([-axis[1], axis[0]])
+    if across[1] < 0:  # "across" points down the face, from upper to lower lid
+        across = -across
+    curves = [_curve(f(c), origin, axis, across) for c in (shown, wanted) for f in (_upper, _lower)]
+    (su_u, su_v), (sl_u, sl_v), (wu_u, wu_v), (wl_u, wl_v) = curves
+    top = min(su_v.min(), wu_v.min()) - SKIN_ABOVE * width
+    bottom = max(sl_v.max(), wl_v.max()) + SKIN_BELOW * width
+    u_lo = min(su_u.min(), sl_u.min(), wu_u.min(), wl_u.min())
+    u_hi = max(su_u.max(), sl_u.max(), wu_u.max(), wl_u.max())
+    corners = origin + np.array([[u, v] for u in (u_lo, u_hi) for v in (top, bottom)]) @ np.stack([axis, across])
+    h, w = image.shape[:2]
+    x0, y0 = np.floor(corners.min(0)).astype(int) - 1
+    x1, y1 = np.ceil(corners.max(0)).astype(int) + 2
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return image
+    gx, gy = np.meshgrid(np.arange(x0, x1, dtype=np.float64), np.arange(y0, y1, dtype=np.float64))
+    rel = np.stack([gx - origin[0], gy - origin[1]], -1)
+    u, v = rel @ axis, rel @ across
+    inside = (u > u_lo) & (u < u_hi) & (v > top) & (v < bottom)
+    # Lid lines at each column: wanted (output) and shown (input). The curves meet at the corners, so outside the
+    # eye's span every line coincides and the remap is the identity; np.interp holds the end values beyond.
+    wt, wb = np.interp(u, wu_u, wu_v), np.interp(u, wl_u, wl_v)
+    st, sb = np.interp(u, su_u, su_v), np.interp(u, sl_u, sl_v)
+    mid = (wt + wb) / 2
+    wt, wb = np.minimum(wt, mid), np.maximum(wb, mid)  # lids that would cross meet instead
+    sb = np.maximum(sb, st)
+    wt, wb = np.clip(wt, top + 0.5, bottom - 0.5), np.clip(wb, top + 0.5, bottom - 0.5)
+    # A closing lid brings its lashes down, not the top of the iris that the upper-lid landmarks often sit on:
+    # its edge is taken from a little above the shown lid line, by as much as the eye closes.
+    closing = np.clip(1 - (wb - wt) / np.maximum(sb - st, 1e-6), 0, 1)
+    st = st - LASH_OFFSET * width * closing
+    above = top + (v - top) * (st - top) / (wt - top)
+    gap = wb - wt
+    between = st + (v - wt) * (sb - st) / np.maximum(gap, 1e-6)
+    below = sb + (v - wb) * (bottom - sb) / (bottom - wb)
+    src_v = np.where(v < wt, above, np.where(v < wb, between, below))
+    src_v = np.where(inside, src_v, v)
+    sx = origin[0] + u * axis[0] + src_v * across[0]
+    sy = origin[1] + u * axis[1] + src_v * across[1]
+    out = image.copy()
+    out[y0:y1, x0:x1] = cv2.remap(image, sx.astype(np.float32), sy.astype(np.float32), cv2.INTER_LINEAR,
+                                  borderMode=cv2.BORDER_REFLECT)
+    return out

@@ -1,0 +1,109 @@
+"""Eyelids: the eye moves as a whole in the face warp, then its lids are remapped at pixel precision."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from synthvid.face import landmarks as L
+from synthvid.face.canonical import canonical_face
+from synthvid.reenact import transfer as T
+from synthvid.reenact.eyes import eye_sets, move_lids, rigid_eyes
+from synthvid.reenact.motion import FaceState, faces_in_photo
+from synthvid.reenact.render import rerender
+
+
+def _eye_scene() -> tuple[np.ndarray, np.ndarray]:
+    """A 200 x 100 skin image with two open eyes (white, dark iris) and 478 points whose eye contours trace them."""
+    img = np.full((100, 200, 3), (190, 150, 130), np.uint8)
+    pts = np.zeros((L.NUM_LANDMARKS, 2))
+    for contour, cx in ((L.RIGHT_EYE, 60.0), (L.LEFT_EYE, 140.0)):
+        cv2.ellipse(img, (int(cx), 50), (20, 8), 0, 0, 360, (245, 245, 245), -1)
+        cv2.circle(img, (int(cx), 50), 6, (30, 30, 40), -1)
+        # outer corner, upper lid (8 more points to the inner corner), lower lid back: the contour's layout
+        angles = np.concatenate([np.linspace(np.pi, 0, 9), np.linspace(0, -np.pi, 9)[1:-1]])
+        if contour == L.LEFT_EYE:  # the left eye's outer corner is on the image's right
+            angles = np.pi - angles
+        for i, a in zip(contour, angles):
+            pts[i] = (cx + 20 * np.cos(a), 50 - 8 * np.sin(a))
+    return img, pts
+
+
+def _closed(pts: np.ndarray) -> np.ndarray:
+    """Both upper lids lowered onto the lower lids."""
+    out = pts.copy()
+    for contour in (L.RIGHT_EYE, L.LEFT_EYE):
+        for i in contour[1:8]:
+            out[i, 1] = 100 - pts[i, 1]
+    return out
+
+
+def _dark(img: np.ndarray) -> int:
+    return int((img.max(-1) < 80).sum())
+
+
+def test_unmoved_lids_leave_the_image_alone():
+    img, pts = _eye_scene()
+    assert move_lids(img, pts, pts + 0.1) is img
+
+
+def test_closing_lids_cover_the_eyeball_with_lid_skin_and_keep_the_rest():
+    img, pts = _eye_scene()
+    assert _dark(img) > 200  # two irises
+    out = move_lids(img, pts, _closed(pts))
+    assert _dark(out) < 10
+    white = (out.min(-1) > 235).sum()
+    assert white < 0.1 * (img.min(-1) > 235).sum()
+    # The lid band ends a little above and below the eye; beyond it, and beside the eyes, nothing changes.
+    assert np.array_equal(out[:30], img[:30]) and np.array_equal(out[70:], img[70:])
+    assert np.array_equal(out[:, :35], img[:, :35]) and np.array_equal(out[:, 165:], img[:, 165:])
+    # Half closed: the iris shows, squeezed to about half its height.
+    half = pts.copy()
+    for contour in (L.RIGHT_EYE, L.LEFT_EYE):
+        half[list(contour[1:8]), 1] = (pts[list(contour[1:8]), 1] + 50) / 2
+    rows = np.flatnonzero((move_lids(img, pts, half)[:, 50:70].max(-1) < 80).any(1))
+    assert 4 <= len(rows) <= 9
+
+
+def test_opening_wider_shows_more_eyeball():
+    img, pts = _eye_scene()
+    wide = pts.copy()
+    for contour in (L.RIGHT_EYE, L.LEFT_EYE):
+        wide[list(contour[1:8]), 1] -= 4
+    out = move_lids(img, pts, wide)
+    assert _dark(out) > 1.1 * _dark(img)  # the iris stretches with the aperture (16 -> 20 px)
+    assert (out.min(-1) > 235).sum() > 1.1 * (img.min(-1) > 235).sum()
+
+
+def test_rigid_eyes_follow_a_similarity_and_ignore_lid_motion():
+    src = canonical_face()[:, :2] * 100 + 200
+    a = np.deg2rad(10)
+    rot = 1.2 * np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    dst = src @ rot.T + (15, -7)
+    assert np.allclose(rigid_eyes(src, dst), dst, atol=1e-6)
+    closed = dst.copy()
+    closed[[159, 160, 158], 1] += 6  # the right upper lid comes down
+    closed[L.LEFT_IRIS_CENTER, 0] += 2  # the left iris looks aside
+    out = rigid_eyes(src, closed)
+    assert np.allclose(out[[159, 160, 158]], dst[[159, 160, 158]], atol=1e-6)
+    iris = [L.LEFT_IRIS_CENTER, *L.LEFT_IRIS]
+    assert np.allclose(out[iris] - dst[iris], (2, 0), atol=1e-3)
+    eye, _, _ = eye_sets()
+    assert np.allclose(out[eye == -1], closed[eye == -1])
+
+
+def test_rerendered_blink_reads_as_closed_to_the_face_tracker(portraits):
+    image = portraits["astronaut"]
+    face = max(faces_in_photo(image), key=lambda f: f.size)
+    st = FaceState.of(face.landmarks)
+    closed = st.frontal.copy()
+    for top, bottom in ((L.RIGHT_EYE[1:8], L.RIGHT_EYE[15:8:-1]), (L.LEFT_EYE[1:8], L.LEFT_EYE[15:8:-1])):
+        closed[list(top), :2] = closed[list(bottom), :2]
+    r = rerender(image, st.landmarks, st.pose, closed, st.pose, "none")
+    after = max(faces_in_photo(r.frame), key=lambda f: f.size)
+    before = L.eye_opening(face.landmarks)
+    assert L.eye_opening(after.landmarks) < 0.5 * before
+    # Away from the eyes, the picture is the original one.
+    x0, y0 = face.landmarks[:, :2].min(0).astype(int)
+    assert np.abs(r.frame[: y0].astype(int) - image[: y0]).max() <= 2
+    assert np.isclose(T.place(closed, st.pose)[159, 1], r.landmarks[159, 1], atol=1e-3)
