@@ -77,27 +77,33 @@ def _similarity(c0: np.ndarray, c1: np.ndarray, d0: np.ndarray, d1: np.ndarray):
 
 
 def rigid_eyes(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """``dst`` (N x 2 pixels, the 478 face points first) with each eye region moved as a whole from ``src``.
+    """``dst`` (478 x 2 or x 3 landmarks) with each eye region moved as a whole from ``src``.
 
-    The eye's points follow the similarity through its corners; the iris keeps its shape and moves by the new
-    landmarks' iris shift (gaze), limited so it stays inside the eye the picture shows.
+    The eye's points follow the similarity (in x, y) through its corners, and its mean depth change; the iris
+    keeps its shape and moves by the new landmarks' iris shift (gaze), limited so it stays inside the eye the
+    picture shows. Used on frontal landmarks, so that the head pose then foreshortens the eye as it should.
     """
     eye, _, iris = eye_sets()
+    src = np.asarray(src, dtype=np.float64)
     out = np.array(dst, dtype=np.float64, copy=True)
     for k, (contour, center, iris_pts) in enumerate(_EYES):
         c0, c1 = src[contour[0], :2], src[contour[8], :2]
-        d0, d1 = dst[contour[0], :2], dst[contour[8], :2]
+        d0, d1 = out[contour[0], :2], out[contour[8], :2]
         f = _similarity(c0, c1, d0, d1)
         region = np.flatnonzero((eye == k) & ~iris)
-        out[region, :2] = f(src[region, :2])
         width = float(np.linalg.norm(d1 - d0))
         axis = (d1 - d0) / max(width, 1e-6)
         across = np.array([-axis[1], axis[0]])
-        shift = dst[center, :2] - f(src[center: center + 1, :2])[0]
+        shift = out[center, :2] - f(src[center: center + 1, :2])[0]
         along_limit, across_limit = (m * width for m in MAX_IRIS_SHIFT)
         shift = (np.clip(shift @ axis, -along_limit, along_limit) * axis
                  + np.clip(shift @ across, -across_limit, across_limit) * across)
         idx = list(iris_pts)
+        if out.shape[1] > 2:
+            dz = float(np.mean(out[region, 2] - src[region, 2]))
+            out[region, 2] = src[region, 2] + dz
+            out[idx, 2] = src[idx, 2] + dz
+        out[region, :2] = f(src[region, :2])
         out[idx, :2] = f(src[idx, :2]) + shift
     return out
 

@@ -60,16 +60,18 @@ def rerender(image: Frame, landmarks: np.ndarray, pose: HeadPose, new_frontal: n
                  and np.allclose(pose.translation, new_pose.translation, atol=1e-2)
                  and abs(pose.scale - new_pose.scale) < 1e-3)
     ring_src = place(head_ring(), pose)[:, :2]
-    dst_face = new[:, :2].astype(np.float64)
+    frontal = frontalize(pts, pose).astype(np.float64)
     if moved:
         ring_dst = place(head_ring(), new_pose)[:, :2]
-        frontal = frontalize(pts, pose).astype(np.float64)
         posed = place(frontal, new_pose)[:, :2]  # the face as it is, in the new pose
         smooth = _smooth_pose_motion(pts[:, :2], posed - pts[:, :2], ring_src, ring_dst - ring_src, frontal[:, 2])
-        dst_face = dst_face - posed + pts[:, :2] + smooth  # expression change + smoothed head motion
+        motion = pts[:, :2] + smooth - posed  # expression change + smoothed head motion
     else:
-        ring_dst = ring_src
-    shown = rigid_eyes(pts[:, :2], dst_face)  # the warp moves each eye as a whole; the lids move after it
+        ring_dst, motion = ring_src, 0.0
+    dst_face = new[:, :2].astype(np.float64) + motion
+    # The warp moves each eye as a whole (in the frontal face, so it still turns with the head); the lids move
+    # after it, at pixel precision.
+    shown = place(rigid_eyes(frontal, new_frontal), new_pose)[:, :2].astype(np.float64) + motion
     s = np.concatenate([pts[:, :2], ring_src])
     d = np.concatenate([shown, ring_dst])
     box = region_of(np.concatenate([ring_src, ring_dst]), image.shape[:2], margin=RING_MARGIN)
