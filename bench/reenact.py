@@ -298,6 +298,7 @@ def main() -> None:
                       intro=f"{frames} frames per clip (from the start). Neural refinement: bench/reenact_refine.py.")
     if args.docs:
         write_strips(self_strips, cross_strips)
+        blink_strip(work)
     print(f"done in {(time.time() - t_start) / 60:.1f} min")
 
 
@@ -315,6 +316,34 @@ def write_strips(self_strips: list, cross_strips: list) -> None:
                          [label(f, "output") for f in res]]
         if rows:
             write_image(img / f"reenact_{mode}.png", image_grid(rows, cell=192), Stamp("bench.reenact.strip"))
+
+
+def blink_strip(work: Path) -> None:
+    """Close-ups of the eyes at the driver's most closed and most open frames: driving | output."""
+    rows = []
+    for drive, out in (("lp_d12", "x_photo_macron_lp_d12"), ("edtalk_expression", "x_photo_edtalk_identity_edtalk_expression"),
+                       ("edtalk_expression", "x_video_kristinoem_edtalk_expression")):
+        dpath, opath = work / f"drive_{drive}.mp4", work / f"{out}.mp4"
+        d_marks, o_marks = landmarks_of(dpath), landmarks_of(opath)
+        eyes = series(d_marks, eye_opening)
+        k = len(eyes) / max(len(o_marks), 1)  # video mode resamples the driver to the target's frame rate
+        picks = [int(np.nanargmin(eyes)), int(np.nanargmax(eyes))]
+        d_frames, o_frames = list(VideoReader(dpath)), list(VideoReader(opath))
+        row = []
+        for i in picks:
+            j = min(int(i / k), len(o_frames) - 1)
+            for frames, marks, idx, name in ((d_frames, d_marks, i, "driving"), (o_frames, o_marks, j, "output")):
+                m = marks[idx]
+                if m is None:
+                    continue
+                pts = m[[33, 133, 263, 362], :2]
+                c, w = pts.mean(0), np.ptp(pts[:, 0])
+                x0, x1 = int(max(c[0] - 0.75 * w, 0)), int(c[0] + 0.75 * w)
+                y0, y1 = int(max(c[1] - 0.3 * w, 0)), int(c[1] + 0.3 * w)
+                crop = cv2.resize(frames[idx][y0:y1, x0:x1], (360, 144), interpolation=cv2.INTER_CUBIC)
+                row.append(label(crop, f"{name} {idx}"))
+        rows.append(row)
+    write_image(ROOT / "docs" / "img" / "reenact_blink.png", image_grid(rows, cell=144), Stamp("bench.reenact.strip"))
 
 
 if __name__ == "__main__":
