@@ -39,7 +39,6 @@ from synthvid.lipsync.sync import estimate_offset, sync_check  # noqa: E402
 from synthvid.lipsync.texture import MouthSynthesizer  # noqa: E402
 from synthvid.pipelines.lip_sync import lipsync, load_target, render_frame, train  # noqa: E402
 from synthvid.reenact.sequence import loudness_envelope  # noqa: E402
-from synthvid.train.loop import LoopConfig  # noqa: E402
 from synthvid.viz import image_grid, label  # noqa: E402
 
 MEDIA = ROOT.parent / "shared" / "media"
@@ -86,7 +85,7 @@ def shape_section(cache: Path, work: Path) -> tuple[dict, list[list[object]], di
         loud = loudness_baseline(tr, te, tr_path, te_path)
         generic = LipSyncModel.generic().shapes(te.features, te.fps, tr.mean_shape())
         t0 = time.monotonic()
-        train([tr_path], work / f"model_{a}", LoopConfig(steps=200), quiet=True)
+        train([tr_path], work / f"model_{a}", quiet=True)
         fit_s = time.monotonic() - t0
         person = LipSyncModel.load(work / f"model_{a}").shapes(te.features, te.fps, tr.mean_shape())
         res = {}
@@ -181,6 +180,9 @@ def main() -> int:
         "opening_correlation": goal(0.8, ">=", metrics["opening_correlation"]),
         "rendered_av_offset_frames": goal(1.0, "<=", abs(metrics["rendered_av_offset_frames"])),
         "sync_check_within_1_frame": goal(0.9, ">=", metrics["sync_check_within_1_frame"]),
+        # The same, against the estimate for the unshifted clip: several dev clips are themselves a few frames out
+        # of sync (leave-one-out estimates agree), which the absolute figure counts as errors.
+        "sync_check_within_1_frame_relative": goal(0.9, ">=", metrics["sync_check_within_1_frame_relative"]),
         "render_fps_256": goal(30.0, ">=", metrics["render_fps_256"]),
     }
     sections = [
@@ -194,8 +196,9 @@ def main() -> int:
     ]
     write_results("lip_sync", "python bench/lip_sync.py --docs", metrics, goals, sections,
                   intro="Generic model: scripts/train_audio2mouth.py on every dev talking clip except obama_clip2 "
-                        "and andrew_clip2. Person-specific: `synthvid lipsync train` (200 fine-tuning steps + "
-                        "ridge map) on the *_clip1 of the same speaker.")
+                        "and andrew_clip2 (closed-form speech filter + LSTM correction). Person-specific: `synthvid "
+                        "lipsync train` (speech filter re-solved with the target's statistics, weight 2; no LSTM "
+                        "fine-tuning) on the *_clip1 of the same speaker.")
     print((ROOT / "bench" / "results" / "lip_sync.md").read_text())
     return 0
 

@@ -120,9 +120,11 @@ def _cmd_lipsync(args: argparse.Namespace) -> None:
             raise InputError("lipsync train takes videos only (no --audio, --text or --model)")
         from synthvid.train.loop import LoopConfig  # noqa: PLC0415
 
-        loop = LoopConfig(steps=args.steps if args.steps or args.minutes else 200, minutes=args.minutes or 0.0)
+        loop = LoopConfig(steps=args.steps or 0, minutes=args.minutes or 0.0) if args.steps or args.minutes else None
         s = train(args.target[1:], args.output, loop, config_from_args(LipSyncTrainConfig, args), quiet=args.quiet)
-        print(f"done: step {s.step}; person-specific lip-sync model in {args.output}")
+        tuned = f", LSTM fine-tuned to step {s.step}" if s.step else ""
+        print(f"done: speech filter adapted on {s.frames} frames{tuned}; person-specific lip-sync model in "
+              f"{args.output}")
         return
     if len(args.target) != 1:
         raise InputError("give one target video (or `lipsync train VIDEO... -o DIR`)")
@@ -271,8 +273,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--text", metavar="TEXT", help="speech: text spoken by espeak-ng")
     p.add_argument("--model", metavar="DIR", help="person-specific model from `lipsync train` (default: generic)")
     p.add_argument("--preview", metavar="PNG", help="also write a strip: target frame | lip-synced frame")
-    p.add_argument("--steps", type=int, default=0, help="train: fine-tuning steps in total (default: 200)")
-    p.add_argument("--minutes", type=float, default=None, help="train: fine-tuning minutes in total")
+    p.add_argument("--steps", type=int, default=0, help="train: also fine-tune the LSTM correction for this many "
+                   "steps in total (default: 0, the closed-form stage only)")
+    p.add_argument("--minutes", type=float, default=None, help="train: LSTM fine-tuning minutes in total")
     add_config_arguments(p, LIPSYNC)
     add_config_arguments(p, LIPSYNC_TRAIN)
 

@@ -3,6 +3,8 @@ network and its person-specific map, texture median, text to speech, and the syn
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -16,7 +18,7 @@ from synthvid.lipsync.retime import retime
 from synthvid.lipsync.shape import POINTS, ShapePCA, landmark_distance, mouth_shape, opening
 from synthvid.lipsync.sync import _lagged_corr, estimate_offset
 from synthvid.lipsync.texture import weighted_median
-from synthvid.models.audio2mouth import Audio2Mouth, Audio2MouthConfig
+from synthvid.models.audio2mouth import Audio2Mouth, Audio2MouthConfig, context_rows
 
 
 def syllables(seconds: float, rate: int = 16000, seed: int = 0) -> np.ndarray:
@@ -85,17 +87,36 @@ def test_retime_modes_and_silence_hold():
         retime(5, 5, mode="shuffle")
 
 
-def test_network_delay_alignment():
+def test_network_delay_alignment_and_filter_solution():
     torch.manual_seed(0)
-    net = Audio2Mouth(Audio2MouthConfig(hidden=8, components=4))
+    net = Audio2Mouth(Audio2MouthConfig(hidden=8, components=4, taps=5, delay=6, ridge=1.0))
     x = np.random.default_rng(0).normal(size=(37, F.DIM)).astype(np.float32)
     y = net.predict(x, 25.0)
-    assert y.shape == (37, 4) and net.delay(25.0) == 5
-    # the output for frame t has heard exactly `delay` frames past t
+    assert y.shape == (37, 4) and net.delay(25.0) == net.delay(30.0) == 6
     x2 = x.copy()
     x2[20:] += 5.0
+    # The filter alone (the LSTM's output starts at zero) reads frames t-2..t+2 ...
     y2 = net.predict(x2, 25.0)
-    assert np.allclose(y[:15], y2[:15], atol=1e-6) and not np.allclose(y[15], y2[15])
+    assert np.allclose(y[:18], y2[:18], atol=1e-6) and not np.allclose(y[18], y2[18])
+    # ... and the LSTM correction for frame t has heard exactly `delay` frames past t.
+    torch.nn.init.normal_(net.out.weight)
+    y, y2 = net.predict(x, 25.0), net.predict(x2, 25.0)
+    assert np.allclose(y[:14], y2[:14], atol=1e-6) and not np.allclose(y[14], y2[14])
+    torch.nn.init.zeros_(net.out.weight)
+    # The filter solved from statistics reproduces a linear map of the feature windows (the LSTM starts at zero).
+    rng = np.random.default_rng(1)
+    true_w = rng.normal(size=(5 * F.DIM + 1, 4))
+    rows = context_rows(x, 5)
+    assert rows.shape == (37, 5 * F.DIM + 1) and np.array_equal(rows[0, : 2 * F.DIM], np.zeros(2 * F.DIM))
+    big = rng.normal(size=(3000, F.DIM)).astype(np.float32)
+    xb = context_rows(big, 5).astype(np.float64)
+    net.set_stats(xb.T @ xb, xb.T @ (xb @ true_w))
+    net.solve_filter()
+    assert np.allclose(net.predict(x, 25.0), rows @ true_w, atol=0.05 * np.abs(rows @ true_w).max())
+    with pytest.raises(InputError, match="odd"):
+        Audio2MouthConfig(taps=4)
+    with pytest.raises(InputError, match="delay"):
+        Audio2MouthConfig(taps=9, delay=2)
 
 
 def test_shipped_generic_network_loads_safely():
@@ -105,24 +126,30 @@ def test_shipped_generic_network_loads_safely():
     assert out.shape == (10, len(POINTS), 2) and np.isfinite(out).all()
 
 
-def test_person_map_fits_and_round_trips(tmp_path):
-    net = generic_network()
+def test_person_filter_adapts_without_touching_the_generic_one(tmp_path):
+    model = LipSyncModel.generic()
+    net = model.network
     rng = np.random.default_rng(0)
-    feats = rng.normal(size=(200, F.DIM)).astype(np.float32)
-    coefs = net.predict(feats, 25.0)
-    truth = net.pca.decode(coefs) * 1.7  # this person opens 1.7x wider than the generic model says
+    feats = rng.normal(size=(400, F.DIM)).astype(np.float32)
+    truth = net.offsets(feats, 25.0) * 1.7  # this person opens 1.7x wider than the generic model says
     mean = rng.normal(size=(len(POINTS), 2)).astype(np.float32)
-    clip = ClipData("t", 25.0, feats, mean + truth, np.ones(200, bool), np.ones(200, np.float32), None)
-    model = LipSyncModel(net)
-    model.fit_person([clip])
-    got = model.shapes(feats, 25.0)
-    generic = mean + net.pca.decode(coefs)
-    assert landmark_distance(got, clip.shapes, lips_only=False) < 0.3 * landmark_distance(generic, clip.shapes,
-                                                                                            lips_only=False)
+    clip = ClipData("t", 25.0, feats, mean + truth, np.ones(400, bool), np.ones(400, np.float32), None)
+    before = landmark_distance(mean + net.offsets(feats, 25.0), clip.shapes, lips_only=False)
+    model.fit_person([clip], weight=50.0)
+    assert np.allclose(model.mean_shape, clip.shapes.mean(0), atol=1e-5)
+    assert landmark_distance(model.shapes(feats, 25.0), clip.shapes, lips_only=False) < 0.5 * before
+    shared = generic_network().filter.weight
+    assert not torch.allclose(model.network.filter.weight, shared)
+    assert torch.equal(LipSyncModel.generic().network.filter.weight, shared)  # the shipped network is untouched
+    plain = LipSyncModel.generic()
+    plain.fit_person([clip], weight=0.0)  # mean shape only
+    assert torch.equal(plain.network.filter.weight, shared)
     model.save_person(tmp_path)
     (tmp_path / "checkpoint.pt").write_bytes(b"")  # no network saved here: loading must refuse, not crash
     with pytest.raises(CheckpointError):
         LipSyncModel.load(tmp_path)
+    with pytest.raises(InputError, match="no frame"):
+        LipSyncModel.generic().fit_person([dataclasses.replace(clip, found=np.zeros(400, bool))])
 
 
 def test_weighted_median():

@@ -4,12 +4,14 @@ fix, and the bad inputs the issue lists (no speech, no face, bad files, both or 
 from __future__ import annotations
 
 import numpy as np
+import torch
 import pytest
 
 from synthvid.cli import main
 from synthvid.errors import InputError, NoFaceError
 from synthvid.io.audio import write_wav
 from synthvid.io.video import probe_video, read_metadata
+from synthvid.lipsync.model import LipSyncModel
 from synthvid.pipelines.lip_sync import LipSyncConfig, lipsync
 
 
@@ -56,6 +58,13 @@ def test_cli_text_train_model_and_sync_check(clips, tmp_path, capsys):
     model = tmp_path / "model"
     assert main(["lipsync", "train", str(clips["astronaut"]), "-o", str(model), "-q", "--steps", "3"]) == 0
     assert (model / "checkpoint.pt").is_file() and (model / "person.npz").is_file()
+    assert "LSTM fine-tuned to step 3" in capsys.readouterr().out
+    closed = tmp_path / "closed"  # the default: the closed-form person-specific filter only, no training loop
+    assert main(["lipsync", "train", str(clips["astronaut"]), "-o", str(closed), "-q"]) == 0
+    assert "speech filter adapted on" in capsys.readouterr().out and not (closed / "stats.jsonl").exists()
+    a, b = LipSyncModel.load(closed), LipSyncModel.load(model)
+    assert torch.equal(a.network.filter.weight, b.network.filter.weight)  # fine-tuning leaves the filter alone
+    assert not torch.equal(a.network.out.weight, b.network.out.weight)
     out = tmp_path / "t.mp4"
     assert main(["lipsync", str(clips["hopper"]), "--text", "Hello world.", "-o", str(out), "-q",
                  "--model", str(model)]) == 0

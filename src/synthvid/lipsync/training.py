@@ -1,11 +1,12 @@
-"""Training the audio-to-mouth LSTM with the shared resumable loop: the speaker-generic model on many speakers'
-clips, and the person-specific stage that fine-tunes it on the target's own speech.
+"""Training the audio-to-mouth network: the closed-form speech filter, and its LSTM correction with the shared
+resumable loop.
 
 Targets are the generic PCA coefficients of each clip's mouth-shape offsets from its own mean shape, so speakers
-with different mouths share one output space. Windows of ``window`` frames are drawn at random (clips weighted by
-length); the loss is the mean squared coefficient error plus the error of their frame-to-frame change (so the
-mouth moves as briskly as the real one instead of averaging into a mumble). Frames without a tracked face are
-masked out.
+with different mouths share one output space. :func:`filter_stats` gathers the ridge regression's sufficient
+statistics over clips (frames without a tracked face left out); the network keeps them and solves its filter from
+them. The LSTM is then trained with the filter frozen: windows of ``window`` frames are drawn at random (clips
+weighted by length); the loss is the mean squared coefficient error plus the error of their frame-to-frame change
+(so the mouth moves as briskly as the real one instead of averaging into a mumble), masked where no face was found.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from synthvid.errors import InputError
 from synthvid.lipsync.data import ClipData
 from synthvid.lipsync.features import DIM
 from synthvid.lipsync.shape import ShapePCA, opening
-from synthvid.models.audio2mouth import ARCH, Audio2Mouth, Audio2MouthConfig
+from synthvid.models.audio2mouth import ARCH, Audio2Mouth, Audio2MouthConfig, context_rows
 from synthvid.train.loop import numpy_rng_state, restore_numpy_rng
 from synthvid.types import Frame
 
@@ -37,6 +38,20 @@ class Audio2MouthTrainConfig(Config):
     lr: float = option(2e-3, "Adam learning rate")
     velocity_weight: float = option(1.0, "weight of the frame-to-frame change loss")
     feature_noise: float = option(0.3, "std of Gaussian noise added to the normalised speech features")
+
+
+def filter_stats(clips: Sequence[ClipData], model: Audio2Mouth) -> tuple[np.ndarray, np.ndarray]:
+    """(X^T X, X^T Y) of the filter's ridge regression over ``clips``: feature windows against the model's PCA
+    coefficients of each clip's mouth offsets, frames with a tracked face only."""
+    n = model.cfg.taps * DIM + 1
+    xtx, xty = np.zeros((n, n)), np.zeros((n, model.cfg.components))
+    pca = model.pca
+    for c in clips:
+        x = context_rows(c.features, model.cfg.taps)[c.found].astype(np.float64)
+        y = pca.encode(c.offsets())[c.found].astype(np.float64)
+        xtx += x.T @ x
+        xty += x.T @ y
+    return xtx, xty
 
 
 def fit_generic_pca(clips: Sequence[ClipData], k: int) -> ShapePCA:
@@ -61,7 +76,7 @@ class Audio2MouthTask:
         lengths = np.array([len(c) for c in clips], np.float64)
         self.weights = lengths / lengths.sum()
         self.max_delay = max(model.delay(c.fps) for c in clips)
-        self.opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        self.opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.lr)
         self.rng = np.random.default_rng(seed)
         self.preview_clip = clips[0]
         # Components matter as much as the shape variance they carry: unit-variance coefficients would otherwise
@@ -85,8 +100,8 @@ class Audio2MouthTask:
         self.rng = restore_numpy_rng(state["numpy"])
 
     def _batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
-        """Windows of ``window`` target frames. Clips differ in frame rate, so in delay frames ``d_i``: each
-        input is front-padded by ``D - d_i`` silent (zero) frames, so output ``D + j`` is target ``j`` for all."""
+        """Windows of ``window`` target frames, each input ``delay`` frames longer (the network outputs frame t
+        after hearing t + delay), so output ``delay + j`` is target ``j``."""
         w, k = self.cfg.window, self.model.cfg.components
         big = self.max_delay
         xs = np.zeros((self.cfg.batch, w + big, DIM), np.float32)
@@ -143,7 +158,13 @@ def opening_plot(real: np.ndarray, pred: np.ndarray, height: int = 160, max_fram
     return img
 
 
-def new_model(cfg: Audio2MouthConfig, pca: ShapePCA) -> Audio2Mouth:
+def new_model(cfg: Audio2MouthConfig, pca: ShapePCA, clips: Sequence[ClipData] = ()) -> Audio2Mouth:
+    """A network with the given PCA basis; with ``clips``, its filter statistics gathered and the filter solved
+    (and frozen: the LSTM learns on top of it)."""
     model = Audio2Mouth(cfg)
     model.set_pca(pca)
+    if clips:
+        model.set_stats(*filter_stats(clips, model))
+        model.solve_filter()
+        model.freeze_filter()
     return model

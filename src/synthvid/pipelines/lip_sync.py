@@ -4,8 +4,9 @@ say new speech. Only the mouth region is synthesised; head, body and background 
 1. The target is tracked (478 landmarks, head pose, the pose-free face) and its frames kept for re-timing and
    for mouth texture.
 2. The new speech (a file, or text spoken by espeak-ng) becomes MFCC features at the target's frame rate, and the
-   audio-to-mouth LSTM predicts lip and jaw shapes (the generic model, or a person-specific one from
-   ``synthvid lipsync train``), added to the target's own mean mouth.
+   audio-to-mouth network (a speech filter and an LSTM correction) predicts lip and jaw shapes (the generic model
+   adapted to the target's own speech, or a person-specific one from ``synthvid lipsync train``), added to the
+   target's own mean mouth.
 3. Target frames are re-timed to the speech's length (:mod:`synthvid.lipsync.retime`); in each, the lips and jaw
    line are warped to the predicted shape, the mouth is re-synthesised from the target's frames with that shape
    (:mod:`synthvid.lipsync.texture`), and blended in. The output carries the new audio.
@@ -54,8 +55,8 @@ class LipSyncConfig(Config):
     sharpen: float = option(0.7, "teeth sharpening: share of the best candidate's fine detail added back")
     retime: str = option("pingpong", "re-timing of the target footage to the speech's length", choices=MODES)
     hold_silence: float = option(1.0, "seconds of silence after which the head is held still (0: never)")
-    person: str = option("off", "without --model: fit the person-specific map on the target's own speech "
-                         "(auto: when it has 10 s or more of speech)", choices=("off", "auto"))
+    person: str = option("auto", "without --model: adapt the speech filter to the target's own speech when it has "
+                         "10 s or more of it (auto), or use the generic filter (off)", choices=("off", "auto"))
     voice: str = option("en-us", "espeak-ng voice for --text")
     words_per_minute: int = option(160, "speaking rate for --text")
     max_seconds: float = option(600.0, "longest speech accepted, in seconds")
@@ -224,57 +225,70 @@ def _fit_on_target(net: LipSyncModel, tgt: Target) -> str:
     try:
         samples = read_audio(tgt.path)
     except InputError:
-        return "target has no sound: person-specific map not fitted"
+        return "target has no sound: generic speech filter used"
     if voiced_mask(samples).mean() * len(samples) / SPEECH_RATE < 10:
-        return "target has under 10 s of speech: person-specific map not fitted"
+        return "target has under 10 s of speech: generic speech filter used"
     n = len(tgt.motion)
     clip = ClipData(tgt.path.name, tgt.fps, speech_features(samples, tgt.fps, n),
                     mouth_shape(tgt.motion.frontal()), tgt.motion.found.copy(),
                     speech_activity(samples, tgt.fps, n), None)
     net.fit_person([clip])
-    return "person-specific map fitted on the target's own speech"
+    return "speech filter adapted to the target's own speech"
 
 
 @dataclasses.dataclass(frozen=True)
 class LipSyncTrainConfig(Config):
     """How the person-specific stage is fitted (``synthvid lipsync train``)."""
 
-    lr: float = option(5e-4, "fine-tuning learning rate (the generic model's weights are the start)")
-    ridge: str = option("on", "also fit the ridge map from the network's output to this person's mouth offsets",
-                        choices=("on", "off"))
+    person_weight: float = option(2.0, "how many generic training frames one frame of the target counts for when "
+                                  "the speech filter is re-solved (0: keep the generic filter)")
+    lr: float = option(5e-4, "learning rate of the optional LSTM fine-tuning (--steps/--minutes)")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.person_weight < 0 or self.lr <= 0:
+            raise InputError(f"person_weight must be >= 0 and lr > 0, got {self.person_weight} and {self.lr}")
+
+
+@dataclasses.dataclass
+class TrainSummary:
+    step: int  # LSTM fine-tuning steps done (0: the closed-form stage only)
+    frames: int  # target frames with a face that the person-specific filter learned from
 
 
 def train(targets: Sequence[str | os.PathLike], out_dir: str | os.PathLike, loop: object | None = None,
-          config: LipSyncTrainConfig | None = None, quiet: bool = False) -> object:
+          config: LipSyncTrainConfig | None = None, quiet: bool = False) -> TrainSummary:
     """Fit the person-specific stage on ``targets`` (videos of the target person speaking) into ``out_dir``.
 
-    Starts from the shipped generic network, fine-tunes it with the shared resumable loop (re-running resumes),
-    then fits the person's mean mouth shape and the ridge map (``person.npz``).
+    Starts from the shipped generic network: its speech filter is re-solved with the target's statistics added
+    (closed form, seconds) and the target's mean mouth shape is kept. With a ``loop`` (a step or time budget) the
+    LSTM correction is then fine-tuned on the target with the shared resumable loop (re-running resumes); by
+    default it is not, because on held-out speech of the benchmark's speakers fine-tuning it on 20-30 s made
+    predictions worse (docs/lip_sync.md).
     """
     from synthvid.lipsync.data import load_clip  # noqa: PLC0415
-    from synthvid.lipsync.model import generic_network  # noqa: PLC0415
-    from synthvid.lipsync.training import Audio2MouthTask, Audio2MouthTrainConfig, new_model  # noqa: PLC0415
-    from synthvid.train.loop import LoopConfig, train as run_loop  # noqa: PLC0415
+    from synthvid.lipsync.training import Audio2MouthTask, Audio2MouthTrainConfig  # noqa: PLC0415
+    from synthvid.models.audio2mouth import ARCH  # noqa: PLC0415
+    from synthvid.train.checkpoint import save_checkpoint  # noqa: PLC0415
+    from synthvid.train.loop import train as run_loop  # noqa: PLC0415
 
     cfg = config or LipSyncTrainConfig()
-    loop_cfg = loop if loop is not None else LoopConfig(steps=200)
     if not targets:
         raise InputError("give at least one target video")
     clips = [load_clip(t, quiet=quiet) for t in targets]
-    base = generic_network()
-    net = new_model(base.cfg, base.pca)
-    net.load_state_dict(base.state_dict())
-    task = Audio2MouthTask(clips, net, Audio2MouthTrainConfig(lr=cfg.lr), seed=getattr(loop_cfg, "seed", 0))
-    summary = run_loop(task, out_dir, loop_cfg, quiet=quiet)  # type: ignore[arg-type]
-    model = LipSyncModel(net)
-    model.fit_person(clips)
-    if cfg.ridge == "off":
-        k = net.cfg.components
-        ridge = np.zeros_like(model.ridge)
-        # identity map from the centre frame's coefficients to the offsets they decode to
-        centre = slice(2 * k, 3 * k)
-        ridge[centre] = (net.pca.components * net.pca.sd[:, None])
-        ridge[-1] = net.pca.mean
-        model.ridge = ridge
+    model = LipSyncModel.generic()
+    model.fit_person(clips, cfg.person_weight)
+    net = model.network
+    net.freeze_filter()
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    step = 0
+    if loop is not None:
+        task = Audio2MouthTask(clips, net, Audio2MouthTrainConfig(lr=cfg.lr), seed=getattr(loop, "seed", 0))
+        summary = run_loop(task, out_dir, loop, quiet=quiet)  # type: ignore[arg-type]
+        step = summary.step
+    else:
+        save_checkpoint(Path(out_dir) / "checkpoint.pt", {
+            "arch": ARCH, "config": net.cfg.to_dict(), "state_dict": {"audio2mouth": net.state_dict()},
+            "optimizer": {}, "step": 0, "rng": {}})
     model.save_person(out_dir)
-    return summary
+    return TrainSummary(step, sum(int(c.found.sum()) for c in clips))
