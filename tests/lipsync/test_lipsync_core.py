@@ -18,7 +18,8 @@ from synthvid.lipsync.retime import retime
 from synthvid.lipsync.shape import POINTS, ShapePCA, landmark_distance, mouth_shape, opening
 from synthvid.lipsync.sync import _lagged_corr, estimate_offset
 from synthvid.lipsync.texture import weighted_median
-from synthvid.models.audio2mouth import Audio2Mouth, Audio2MouthConfig, context_rows
+from synthvid.models.audio2mouth import (Audio2Mouth, Audio2MouthConfig, context_rows, from_model_rate, rate_factor,
+                                         to_model_rate)
 
 
 def syllables(seconds: float, rate: int = 16000, seed: int = 0) -> np.ndarray:
@@ -113,6 +114,14 @@ def test_network_delay_alignment_and_filter_solution():
     net.set_stats(xb.T @ xb, xb.T @ (xb @ true_w))
     net.solve_filter()
     assert np.allclose(net.predict(x, 25.0), rows @ true_w, atol=0.05 * np.abs(rows @ true_w).max())
+    # Far other frame rates are brought to the model's (25-30 fps) and back.
+    assert [rate_factor(f) for f in (25, 30, 50, 60, 15)] == [1, 1, 2, 2, -2]
+    assert np.array_equal(to_model_rate(np.repeat(x, 2, 0), 60.0), x)
+    up = from_model_rate(np.arange(5, dtype=np.float32)[:, None], 60.0, 10)[:, 0]
+    assert np.allclose(up, [0, 0.25, 0.75, 1.25, 1.75, 2.25, 2.75, 3.25, 3.75, 4.0])
+    assert np.allclose(from_model_rate(to_model_rate(x, 15.0), 15.0, len(x)), x, atol=1e-6)
+    y60 = net.predict(np.repeat(x, 2, 0), 60.0)  # the network sees exactly the 30 fps features
+    assert y60.shape == (74, 4) and np.allclose(y60, from_model_rate(net.predict(x, 30.0), 60.0, 74), atol=1e-5)
     with pytest.raises(InputError, match="odd"):
         Audio2MouthConfig(taps=4)
     with pytest.raises(InputError, match="delay"):

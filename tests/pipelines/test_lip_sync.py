@@ -65,6 +65,14 @@ def test_cli_text_train_model_and_sync_check(clips, tmp_path, capsys):
     a, b = LipSyncModel.load(closed), LipSyncModel.load(model)
     assert torch.equal(a.network.filter.weight, b.network.filter.weight)  # fine-tuning leaves the filter alone
     assert not torch.equal(a.network.out.weight, b.network.out.weight)
+    # The closed-form folder can be fine-tuned later; then a closed-form re-run will not overwrite it, and the
+    # folder refuses other videos.
+    assert main(["lipsync", "train", str(clips["astronaut"]), "-o", str(closed), "-q", "--steps", "2"]) == 0
+    capsys.readouterr()
+    assert main(["lipsync", "train", str(clips["astronaut"]), "-o", str(closed), "-q"]) != 0
+    assert "fine-tuned for 2 steps" in capsys.readouterr().err
+    assert main(["lipsync", "train", str(clips["hopper"]), "-o", str(closed), "-q", "--steps", "3"]) != 0
+    assert "different settings" in capsys.readouterr().err
     out = tmp_path / "t.mp4"
     assert main(["lipsync", str(clips["hopper"]), "--text", "Hello world.", "-o", str(out), "-q",
                  "--model", str(model)]) == 0

@@ -52,7 +52,7 @@ class ClipData:
                                     activity=self.activity[k:]))
 
 
-def _digest(path: Path) -> str:
+def file_digest(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -66,7 +66,7 @@ def load_clip(path: str | os.PathLike, cache_dir: str | os.PathLike | None = Non
     src = check_input_file(path, "video")
     cache = None
     if cache_dir is not None and audio is None:
-        cache = Path(cache_dir) / f"{src.stem}-{_digest(src)}-v{CACHE_VERSION}.npz"
+        cache = Path(cache_dir) / f"{src.stem}-{file_digest(src)}-v{CACHE_VERSION}.npz"
         if cache.is_file():
             d = np.load(cache, allow_pickle=False)
             return ClipData(src.name, float(d["fps"]), d["features"], d["shapes"], d["found"], d["activity"],

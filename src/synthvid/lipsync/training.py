@@ -24,7 +24,7 @@ from synthvid.errors import InputError
 from synthvid.lipsync.data import ClipData
 from synthvid.lipsync.features import DIM
 from synthvid.lipsync.shape import ShapePCA, opening
-from synthvid.models.audio2mouth import ARCH, Audio2Mouth, Audio2MouthConfig, context_rows
+from synthvid.models.audio2mouth import ARCH, Audio2Mouth, Audio2MouthConfig, context_rows, to_model_rate
 from synthvid.train.loop import numpy_rng_state, restore_numpy_rng
 from synthvid.types import Frame
 
@@ -47,8 +47,11 @@ def filter_stats(clips: Sequence[ClipData], model: Audio2Mouth) -> tuple[np.ndar
     xtx, xty = np.zeros((n, n)), np.zeros((n, model.cfg.components))
     pca = model.pca
     for c in clips:
-        x = context_rows(c.features, model.cfg.taps)[c.found].astype(np.float64)
-        y = pca.encode(c.offsets())[c.found].astype(np.float64)
+        if not len(c):
+            continue
+        found = to_model_rate(c.found.astype(np.float32), c.fps) > 0.99
+        x = context_rows(to_model_rate(c.features, c.fps), model.cfg.taps)[found].astype(np.float64)
+        y = to_model_rate(pca.encode(c.offsets()), c.fps)[found].astype(np.float64)
         xtx += x.T @ x
         xty += x.T @ y
     return xtx, xty
@@ -70,9 +73,10 @@ class Audio2MouthTask:
         self.images_per_step = cfg.batch * cfg.window  # "images" = frames here
         pca = model.pca
         self.data = []
-        for c in clips:
-            y = pca.encode(c.offsets()).astype(np.float32)
-            self.data.append((c.features.astype(np.float32), y, c.found.astype(np.float32), c.fps))
+        for c in clips:  # at the model's frame rate (see to_model_rate)
+            y = to_model_rate(pca.encode(c.offsets()), c.fps)
+            found = (to_model_rate(c.found.astype(np.float32), c.fps) > 0.99).astype(np.float32)
+            self.data.append((to_model_rate(c.features, c.fps), y, found, c.fps))
         lengths = np.array([len(c) for c in clips], np.float64)
         self.weights = lengths / lengths.sum()
         self.max_delay = max(model.delay(c.fps) for c in clips)

@@ -56,6 +56,48 @@ class Audio2MouthConfig(Config):
             raise InputError(f"delay ({self.delay}) must be at least taps // 2 ({self.taps // 2})")
 
 
+MODEL_FPS = 27.5  # the training clips run at 25 and 30 fps; far other rates are resampled toward this one
+
+
+def rate_factor(fps: float) -> int:
+    """How a clip at ``fps`` is brought to the model's frame rate: k > 1 averages blocks of k frames (50, 60 fps),
+    k < -1 interpolates |k| frames per frame (12, 15 fps), 1 leaves it (20-40 fps)."""
+    if fps > 40:
+        return max(int(round(fps / MODEL_FPS)), 2)
+    if 0 < fps < 20:
+        return -max(int(round(MODEL_FPS / fps)), 2)
+    return 1
+
+
+def to_model_rate(x: np.ndarray, fps: float) -> np.ndarray:
+    """(T, ...) per-frame values at ``fps`` -> the same at the model's rate (see :func:`rate_factor`)."""
+    x = np.asarray(x, np.float32)
+    k = rate_factor(fps)
+    if k == 1 or len(x) == 0:
+        return x
+    if k > 1:
+        m = -(-len(x) // k)
+        padded = np.concatenate([x, np.repeat(x[-1:], m * k - len(x), 0)])
+        return padded.reshape(m, k, *x.shape[1:]).mean(1)
+    pos = np.arange(len(x) * -k) / -k
+    flat = x.reshape(len(x), -1)
+    out = np.stack([np.interp(pos, np.arange(len(x)), col) for col in flat.T], 1)
+    return out.reshape(len(pos), *x.shape[1:]).astype(np.float32)
+
+
+def from_model_rate(y: np.ndarray, fps: float, n: int) -> np.ndarray:
+    """Values at the model's rate back to ``n`` frames at ``fps`` (inverse of :func:`to_model_rate`)."""
+    k = rate_factor(fps)
+    if k == 1:
+        return y[:n]
+    if k < 1:
+        return y[:: -k][:n]
+    centres = np.arange(len(y)) * k + (k - 1) / 2
+    flat = y.reshape(len(y), -1)
+    out = np.stack([np.interp(np.arange(n), centres, col) for col in flat.T], 1)
+    return out.reshape(n, *y.shape[1:]).astype(np.float32)
+
+
 def context_rows(features: np.ndarray, taps: int) -> np.ndarray:
     """(T, DIM) -> (T, taps * DIM + 1): each frame's window of features (zeros past the ends, as the network pads)
     and a constant, in the filter's order (earliest frame first)."""
@@ -93,7 +135,7 @@ class Audio2Mouth(nn.Module):
     def pca(self) -> ShapePCA:
         return ShapePCA(self.pca_mean.cpu().numpy(), self.pca_components.cpu().numpy(), self.pca_sd.cpu().numpy())
 
-    def delay(self, fps: float) -> int:  # noqa: ARG002 - the delay is in frames whatever the rate
+    def delay(self, fps: float) -> int:  # noqa: ARG002 - in frames at the model's rate (see to_model_rate)
         return self.cfg.delay
 
     # -- the closed-form filter ------------------------------------------------------------------------------
@@ -140,14 +182,16 @@ class Audio2Mouth(nn.Module):
 
     @torch.no_grad()
     def predict(self, features: np.ndarray, fps: float) -> np.ndarray:
-        """Coefficients (T, K) aligned with the (T, DIM) features' frames."""
+        """Coefficients (T, K) aligned with the (T, DIM) features' frames (at ``fps``; clips far from the model's
+        25-30 fps are resampled to it and back, so the filter and look-ahead keep their meaning in seconds)."""
         was = self.training
         self.eval()
         d = self.delay(fps)
-        x = np.concatenate([features, np.zeros((d, features.shape[1]), np.float32)]).astype(np.float32)
+        feats = to_model_rate(features, fps)
+        x = np.concatenate([feats, np.zeros((d, feats.shape[1]), np.float32)]).astype(np.float32)
         y = self(torch.from_numpy(x)[None].to(self.pca_sd.device))[0, d:].cpu().numpy()
         self.train(was)
-        return y
+        return from_model_rate(y, fps, len(features))
 
     def offsets(self, features: np.ndarray, fps: float) -> np.ndarray:
         """Predicted (T, 59, 2) shape offsets from the speaker's mean mouth (canonical units)."""

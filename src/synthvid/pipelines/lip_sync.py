@@ -262,33 +262,38 @@ def train(targets: Sequence[str | os.PathLike], out_dir: str | os.PathLike, loop
 
     Starts from the shipped generic network: its speech filter is re-solved with the target's statistics added
     (closed form, seconds) and the target's mean mouth shape is kept. With a ``loop`` (a step or time budget) the
-    LSTM correction is then fine-tuned on the target with the shared resumable loop (re-running resumes); by
-    default it is not, because on held-out speech of the benchmark's speakers fine-tuning it on 20-30 s made
-    predictions worse (docs/lip_sync.md).
+    LSTM correction is then fine-tuned on the target with the shared resumable loop (re-running resumes; the
+    folder refuses other videos or another ``person_weight``); by default it is not, because on held-out speech of
+    the benchmark's speakers fine-tuning it on 20-30 s made predictions worse (docs/lip_sync.md).
     """
-    from synthvid.lipsync.data import load_clip  # noqa: PLC0415
+    from synthvid.lipsync.data import file_digest, load_clip  # noqa: PLC0415
     from synthvid.lipsync.training import Audio2MouthTask, Audio2MouthTrainConfig  # noqa: PLC0415
-    from synthvid.models.audio2mouth import ARCH  # noqa: PLC0415
-    from synthvid.train.checkpoint import save_checkpoint  # noqa: PLC0415
-    from synthvid.train.loop import train as run_loop  # noqa: PLC0415
+    from synthvid.train.checkpoint import load_checkpoint  # noqa: PLC0415
+    from synthvid.train.loop import run_folder, save_task_checkpoint, train as run_loop  # noqa: PLC0415
 
     cfg = config or LipSyncTrainConfig()
     if not targets:
         raise InputError("give at least one target video")
-    clips = [load_clip(t, quiet=quiet) for t in targets]
+    paths = [check_input_file(t, "target video") for t in targets]
+    out = run_folder(out_dir)
+    ckpt = out / "checkpoint.pt"
+    if loop is None and ckpt.is_file():
+        done = int(load_checkpoint(ckpt)["step"])
+        if done > 0:
+            raise InputError(f"{out} holds an LSTM fine-tuned for {done} steps: continue it with --steps/--minutes, "
+                             "or choose another folder")
+    clips = [load_clip(p, quiet=quiet) for p in paths]
     model = LipSyncModel.generic()
     model.fit_person(clips, cfg.person_weight)
     net = model.network
     net.freeze_filter()
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    task = Audio2MouthTask(clips, net, Audio2MouthTrainConfig(lr=cfg.lr), seed=getattr(loop, "seed", 0))
+    # What a resumed fine-tuning must match: the network's shape, and what its filter was fitted on.
+    arch = {**net.cfg.to_dict(), "person_weight": cfg.person_weight, "targets": sorted(file_digest(p) for p in paths)}
     step = 0
     if loop is not None:
-        task = Audio2MouthTask(clips, net, Audio2MouthTrainConfig(lr=cfg.lr), seed=getattr(loop, "seed", 0))
-        summary = run_loop(task, out_dir, loop, quiet=quiet)  # type: ignore[arg-type]
-        step = summary.step
+        step = run_loop(task, out, loop, arch_config=arch, quiet=quiet).step  # type: ignore[arg-type]
     else:
-        save_checkpoint(Path(out_dir) / "checkpoint.pt", {
-            "arch": ARCH, "config": net.cfg.to_dict(), "state_dict": {"audio2mouth": net.state_dict()},
-            "optimizer": {}, "step": 0, "rng": {}})
+        save_task_checkpoint(task, ckpt, arch_config=arch)
     model.save_person(out_dir)
     return TrainSummary(step, sum(int(c.found.sum()) for c in clips))

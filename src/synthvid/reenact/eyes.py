@@ -27,7 +27,9 @@ SKIN_ABOVE = 0.3  # x eye width: band of skin above the upper lid that stretches
 SKIN_BELOW = 0.2  # x eye width: the same below the lower lid
 LASH_OFFSET = 0.04  # x eye width: a fully closed lid's edge is taken from this far above the shown lid line
 MIN_CHANGE = 0.3  # pixels: lids that move less than this are left as the face warp put them
-MAX_IRIS_SHIFT = (0.2, 0.15)  # iris shift limits (x eye width, along and across the eye) while the eye is rigid
+MAX_IRIS_SHIFT = (0.2, 0.15)
+RIGID_FADE = (0.2, 0.3)  # canonical units from the eye's centre: rigid within the first, own motion beyond the second
+MAX_BAND = 2.0  # x eye width: a lid band taller than this means a tracking failure; that eye is left alone  # iris shift limits (x eye width, along and across the eye) while the eye is rigid
 
 
 @functools.lru_cache(maxsize=1)
@@ -76,35 +78,57 @@ def _similarity(c0: np.ndarray, c1: np.ndarray, d0: np.ndarray, d1: np.ndarray):
     return f
 
 
-def rigid_eyes(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """``dst`` (478 x 2 or x 3 landmarks) with each eye region moved as a whole from ``src``.
-
-    The eye's points follow the similarity (in x, y) through its corners, and its mean depth change; the iris
-    keeps its shape and moves by the new landmarks' iris shift (gaze), limited so it stays inside the eye the
-    picture shows. Used on frontal landmarks, so that the head pose then foreshortens the eye as it should.
-    """
+@functools.lru_cache(maxsize=1)
+def _rigid_weights() -> np.ndarray:
+    """(2, N): how much each point moves with its eye as a whole rather than with the expression: 1 on and around
+    the lids (within the remap band), fading to 0 by :data:`RIGID_FADE` (brow, cheek and nose points keep their
+    own motion)."""
+    c = canonical_face()
     eye, _, iris = eye_sets()
+    w = np.zeros((2, len(c)))
+    for k, contour in enumerate((L.RIGHT_EYE, L.LEFT_EYE)):
+        d = np.linalg.norm(c[:, :2] - c[list(contour), :2].mean(0), axis=1)
+        lo, hi = RIGID_FADE
+        w[k] = np.clip((hi - d) / (hi - lo), 0, 1) * ((eye == k) & ~iris)
+    w.setflags(write=False)
+    return w
+
+
+def rigid_eyes(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """``dst`` (478 x 2 or x 3 landmarks) with each eye moved as a whole from ``src``.
+
+    Points on and around the lids follow the similarity (in x, y) through the eye's corners and the corners' mean
+    depth change (fading back to their own motion further out, :func:`_rigid_weights`); the corners stay exactly
+    where ``dst`` puts them; the iris keeps its shape and moves by the new landmarks' iris shift (gaze), limited so
+    it stays inside the eye the picture shows. Used on frontal landmarks, so that the head pose then foreshortens
+    the eye as it should.
+    """
     src = np.asarray(src, dtype=np.float64)
-    out = np.array(dst, dtype=np.float64, copy=True)
+    dst = np.asarray(dst, dtype=np.float64)
+    out = dst.copy()
+    weights = _rigid_weights()
     for k, (contour, center, iris_pts) in enumerate(_EYES):
-        c0, c1 = src[contour[0], :2], src[contour[8], :2]
-        d0, d1 = out[contour[0], :2], out[contour[8], :2]
+        corners = [contour[0], contour[8]]
+        c0, c1 = src[corners[0], :2], src[corners[1], :2]
+        d0, d1 = dst[corners[0], :2], dst[corners[1], :2]
         f = _similarity(c0, c1, d0, d1)
-        region = np.flatnonzero((eye == k) & ~iris)
+        region = np.flatnonzero(weights[k] > 0)
+        w = weights[k][region][:, None]
         width = float(np.linalg.norm(d1 - d0))
         axis = (d1 - d0) / max(width, 1e-6)
         across = np.array([-axis[1], axis[0]])
-        shift = out[center, :2] - f(src[center: center + 1, :2])[0]
+        shift = dst[center, :2] - f(src[center: center + 1, :2])[0]
         along_limit, across_limit = (m * width for m in MAX_IRIS_SHIFT)
         shift = (np.clip(shift @ axis, -along_limit, along_limit) * axis
                  + np.clip(shift @ across, -across_limit, across_limit) * across)
         idx = list(iris_pts)
         if out.shape[1] > 2:
-            dz = float(np.mean(out[region, 2] - src[region, 2]))
-            out[region, 2] = src[region, 2] + dz
+            dz = float(np.mean(dst[corners, 2] - src[corners, 2]))
+            out[region, 2] = w[:, 0] * (src[region, 2] + dz) + (1 - w[:, 0]) * dst[region, 2]
             out[idx, 2] = src[idx, 2] + dz
-        out[region, :2] = f(src[region, :2])
+        out[region, :2] = w * f(src[region, :2]) + (1 - w) * dst[region, :2]
         out[idx, :2] = f(src[idx, :2]) + shift
+        out[corners] = dst[corners]
     return out
 
 
@@ -127,22 +151,27 @@ def _curve(points: np.ndarray, origin: np.ndarray, axis: np.ndarray, across: np.
 
 
 def _move_lid_pair(image: Frame, shown: np.ndarray, wanted: np.ndarray) -> Frame:
-    """Remap one eye (16-point contours: where its lids are in ``image`` and where they must go)."""
+    """Remap one eye (16-point contours: where its lids are in ``image`` and where they must go; both with the
+    same two corners)."""
     origin, inner = wanted[0], wanted[8]
     width = float(np.linalg.norm(inner - origin))
     if width < 2:
         return image
     axis = (inner - origin) / width
     across = np.array([-axis[1], axis[0]])
-    if across[1] < 0:  # "across" points down the face, from upper to lower lid
+    # "across" points from the upper lid to the lower one (judged on the picture's eye, which is open if either is)
+    opened = shown if np.ptp(shown @ across) >= np.ptp(wanted @ across) else wanted
+    if (_lower(opened).mean(0) - _upper(opened).mean(0)) @ across < 0:
         across = -across
     curves = [_curve(f(c), origin, axis, across) for c in (shown, wanted) for f in (_upper, _lower)]
     (su_u, su_v), (sl_u, sl_v), (wu_u, wu_v), (wl_u, wl_v) = curves
     top = min(su_v.min(), wu_v.min()) - SKIN_ABOVE * width
     bottom = max(sl_v.max(), wl_v.max()) + SKIN_BELOW * width
-    u_lo = min(su_u.min(), sl_u.min(), wu_u.min(), wl_u.min())
-    u_hi = max(su_u.max(), sl_u.max(), wu_u.max(), wl_u.max())
-    corners = origin + np.array([[u, v] for u in (u_lo, u_hi) for v in (top, bottom)]) @ np.stack([axis, across])
+    if bottom - top > MAX_BAND * width:
+        return image
+    # The band spans the eye from corner to corner (u = 0 .. width), where shown and wanted lines meet, so its
+    # edges are the identity; np.interp holds a curve's end values for lid points that project past a corner.
+    corners = origin + np.array([[u, v] for u in (0.0, width) for v in (top, bottom)]) @ np.stack([axis, across])
     h, w = image.shape[:2]
     x0, y0 = np.floor(corners.min(0)).astype(int) - 1
     x1, y1 = np.ceil(corners.max(0)).astype(int) + 2
@@ -152,9 +181,7 @@ def _move_lid_pair(image: Frame, shown: np.ndarray, wanted: np.ndarray) -> Frame
     gx, gy = np.meshgrid(np.arange(x0, x1, dtype=np.float64), np.arange(y0, y1, dtype=np.float64))
     rel = np.stack([gx - origin[0], gy - origin[1]], -1)
     u, v = rel @ axis, rel @ across
-    inside = (u > u_lo) & (u < u_hi) & (v > top) & (v < bottom)
-    # Lid lines at each column: wanted (output) and shown (input). The curves meet at the corners, so outside the
-    # eye's span every line coincides and the remap is the identity; np.interp holds the end values beyond.
+    inside = (u > 0) & (u < width) & (v > top) & (v < bottom)
     wt, wb = np.interp(u, wu_u, wu_v), np.interp(u, wl_u, wl_v)
     st, sb = np.interp(u, su_u, su_v), np.interp(u, sl_u, sl_v)
     mid = (wt + wb) / 2
@@ -162,12 +189,14 @@ def _move_lid_pair(image: Frame, shown: np.ndarray, wanted: np.ndarray) -> Frame
     sb = np.maximum(sb, st)
     wt, wb = np.clip(wt, top + 0.5, bottom - 0.5), np.clip(wb, top + 0.5, bottom - 0.5)
     # A closing lid brings its lashes down, not the top of the iris that the upper-lid landmarks often sit on:
-    # its edge is taken from a little above the shown lid line, by as much as the eye closes.
-    closing = np.clip(1 - (wb - wt) / np.maximum(sb - st, 1e-6), 0, 1)
-    st = st - LASH_OFFSET * width * closing
+    # its edge is taken from a little above the shown lid line, by as much as the eye closes, tapering to nothing
+    # toward the corners (where the shown gap narrows) so the band's sides stay seamless.
+    gap = sb - st
+    closing = np.clip(1 - (wb - wt) / np.maximum(gap, 1e-6), 0, 1)
+    taper = gap / max(float(gap[inside].max(initial=0.0)), 1e-6)
+    st = st - LASH_OFFSET * width * closing * taper
     above = top + (v - top) * (st - top) / (wt - top)
-    gap = wb - wt
-    between = st + (v - wt) * (sb - st) / np.maximum(gap, 1e-6)
+    between = st + (v - wt) * (sb - st) / np.maximum(wb - wt, 1e-6)
     below = sb + (v - wb) * (bottom - sb) / (bottom - wb)
     src_v = np.where(v < wt, above, np.where(v < wb, between, below))
     src_v = np.where(inside, src_v, v)

@@ -314,7 +314,15 @@ def _normalise(d: dict[str, Any]) -> str:
     return json.dumps(d, sort_keys=True, default=str)
 
 
-def _save(task: TrainTask, path: Path, step: int, elapsed: float, cfg: LoopConfig, arch_config: dict[str, Any]) -> None:
+def save_task_checkpoint(task: TrainTask, path: str | Path, step: int = 0, elapsed: float = 0.0,
+                         cfg: LoopConfig | None = None, arch_config: dict[str, Any] | None = None) -> None:
+    """Write ``task``'s state as the loop does, so that a later :func:`train` can resume from it (e.g. a model
+    whose first stage is fitted in closed form, with gradient training to follow)."""
+    _save(task, Path(path), step, elapsed, cfg, task.config_dict() if arch_config is None else arch_config)
+
+
+def _save(task: TrainTask, path: Path, step: int, elapsed: float, cfg: LoopConfig | None,
+          arch_config: dict[str, Any]) -> None:
     save_checkpoint(path, {
         "arch": task.arch,
         "config": task.config_dict(),
@@ -324,7 +332,7 @@ def _save(task: TrainTask, path: Path, step: int, elapsed: float, cfg: LoopConfi
         "step": step,
         "rng": {"torch": torch.get_rng_state(), "task": task.rng_state()},
         "elapsed_s": elapsed,
-        "loop": cfg.to_dict(),
+        "loop": cfg.to_dict() if cfg is not None else {},
     })
 
 
