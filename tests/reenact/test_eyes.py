@@ -65,6 +65,18 @@ def test_closing_lids_cover_the_eyeball_with_lid_skin_and_keep_the_rest():
     assert 4 <= len(rows) <= 9
 
 
+def test_lids_close_upside_down_and_ignore_a_wild_point():
+    img, pts = _eye_scene()
+    h, w = img.shape[:2]
+    flip = lambda p: np.stack([w - 1 - p[:, 0], h - 1 - p[:, 1]], 1)  # noqa: E731 - a head rolled by 180 degrees
+    out = move_lids(np.ascontiguousarray(img[::-1, ::-1]), flip(pts), flip(_closed(pts)))
+    assert _dark(out) < 10
+    wild = _closed(pts)
+    wild[L.RIGHT_EYE[4], 1] = -400  # a tracking failure on one lid point: that eye is left as it is
+    out = move_lids(img, pts, wild)
+    assert np.array_equal(out[:, :90], img[:, :90]) and _dark(out[:, 100:]) < 5
+
+
 def test_opening_wider_shows_more_eyeball():
     img, pts = _eye_scene()
     wide = pts.copy()
