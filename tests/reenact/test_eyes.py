@@ -77,6 +77,14 @@ def test_lids_close_upside_down_and_ignore_a_wild_point():
     assert np.array_equal(out[:, :90], img[:, :90]) and _dark(out[:, 100:]) < 5
 
 
+def test_stretched_lid_is_smoothed_along_the_eye():
+    img, pts = _eye_scene()
+    img[30:42, 40:80] = np.where((np.arange(40) % 4 < 2)[None, :, None], 60, 200)  # lashes above the right eye
+    out = move_lids(img, pts, _closed(pts))
+    lid = out[44:54, 48:72].astype(float)  # where the open eye was: now lid skin stretched down from above
+    assert lid.std(axis=1).mean() < 0.5 * img[30:42, 48:72].astype(float).std(axis=1).mean()
+
+
 def test_opening_wider_shows_more_eyeball():
     img, pts = _eye_scene()
     wide = pts.copy()

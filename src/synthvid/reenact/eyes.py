@@ -26,6 +26,7 @@ EYE_RADIUS = 0.42  # canonical units: points this close to an eye's centre belon
 SKIN_ABOVE = 0.3  # x eye width: band of skin above the upper lid that stretches or folds with it
 SKIN_BELOW = 0.2  # x eye width: the same below the lower lid
 LASH_OFFSET = 0.04  # x eye width: a fully closed lid's edge is taken from this far above the shown lid line
+SMOOTH_LID = 0.12  # x eye width: smoothing along the eye of lid skin stretched over a closing eye
 MIN_CHANGE = 0.3  # pixels: lids that move less than this are left as the face warp put them
 MAX_IRIS_SHIFT = (0.2, 0.15)
 RIGID_FADE = (0.2, 0.3)  # canonical units from the eye's centre: rigid within the first, own motion beyond the second
@@ -202,7 +203,16 @@ def _move_lid_pair(image: Frame, shown: np.ndarray, wanted: np.ndarray) -> Frame
     src_v = np.where(inside, src_v, v)
     sx = origin[0] + u * axis[0] + src_v * across[0]
     sy = origin[1] + u * axis[1] + src_v * across[1]
+    roi = cv2.remap(image, sx.astype(np.float32), sy.astype(np.float32), cv2.INTER_LINEAR,
+                    borderMode=cv2.BORDER_REFLECT)
+    # Skin stretched down over a closing eye turns every lash and eyeliner stroke into a vertical streak: where the
+    # lid is stretched, its texture is smoothed along the eye (more the more it is stretched).
+    stretch = np.where(inside & (v < wt), (wt - top) / np.maximum(st - top, 1e-6), 1.0)
+    weight = np.clip((stretch - 1.3) / 0.7, 0, 1)
+    if weight.max() > 0:
+        k = max(int(round(SMOOTH_LID * width)) | 1, 3)
+        smooth = cv2.blur(roi, (k, 1), borderType=cv2.BORDER_REFLECT)
+        roi = (roi * (1 - weight[..., None]) + smooth * weight[..., None]).round().astype(np.uint8)
     out = image.copy()
-    out[y0:y1, x0:x1] = cv2.remap(image, sx.astype(np.float32), sy.astype(np.float32), cv2.INTER_LINEAR,
-                                  borderMode=cv2.BORDER_REFLECT)
+    out[y0:y1, x0:x1] = roi
     return out
