@@ -40,6 +40,12 @@ class Audio2MouthTrainConfig(Config):
     feature_noise: float = option(0.3, "std of Gaussian noise added to the normalised speech features")
 
 
+def at_model_rate(clip: ClipData, pca: ShapePCA) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A clip's (features, PCA coefficients of its mouth offsets, face-found mask) at the network's frame rate."""
+    found = to_model_rate(clip.found.astype(np.float32), clip.fps) > 0.99
+    return to_model_rate(clip.features, clip.fps), to_model_rate(pca.encode(clip.offsets()), clip.fps), found
+
+
 def filter_stats(clips: Sequence[ClipData], model: Audio2Mouth) -> tuple[np.ndarray, np.ndarray]:
     """(X^T X, X^T Y) of the filter's ridge regression over ``clips``: feature windows against the model's PCA
     coefficients of each clip's mouth offsets, frames with a tracked face only."""
@@ -49,9 +55,9 @@ def filter_stats(clips: Sequence[ClipData], model: Audio2Mouth) -> tuple[np.ndar
     for c in clips:
         if not len(c):
             continue
-        found = to_model_rate(c.found.astype(np.float32), c.fps) > 0.99
-        x = context_rows(to_model_rate(c.features, c.fps), model.cfg.taps)[found].astype(np.float64)
-        y = to_model_rate(pca.encode(c.offsets()), c.fps)[found].astype(np.float64)
+        feats, coefs, found = at_model_rate(c, pca)
+        x = context_rows(feats, model.cfg.taps)[found].astype(np.float64)
+        y = coefs[found].astype(np.float64)
         xtx += x.T @ x
         xty += x.T @ y
     return xtx, xty
@@ -73,10 +79,9 @@ class Audio2MouthTask:
         self.images_per_step = cfg.batch * cfg.window  # "images" = frames here
         pca = model.pca
         self.data = []
-        for c in clips:  # at the model's frame rate (see to_model_rate)
-            y = to_model_rate(pca.encode(c.offsets()), c.fps)
-            found = (to_model_rate(c.found.astype(np.float32), c.fps) > 0.99).astype(np.float32)
-            self.data.append((to_model_rate(c.features, c.fps), y, found, c.fps))
+        for c in clips:
+            feats, coefs, found = at_model_rate(c, pca)
+            self.data.append((feats, coefs, found.astype(np.float32), c.fps))
         lengths = np.array([len(c) for c in clips], np.float64)
         self.weights = lengths / lengths.sum()
         self.max_delay = max(model.delay(c.fps) for c in clips)

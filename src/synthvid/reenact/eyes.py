@@ -28,9 +28,9 @@ SKIN_BELOW = 0.2  # x eye width: the same below the lower lid
 LASH_OFFSET = 0.04  # x eye width: a fully closed lid's edge is taken from this far above the shown lid line
 SMOOTH_LID = 0.12  # x eye width: smoothing along the eye of lid skin stretched over a closing eye
 MIN_CHANGE = 0.3  # pixels: lids that move less than this are left as the face warp put them
-MAX_IRIS_SHIFT = (0.2, 0.15)
+MAX_IRIS_SHIFT = (0.2, 0.15)  # iris shift limits (x eye width, along and across the eye) while the eye is rigid
 RIGID_FADE = (0.2, 0.3)  # canonical units from the eye's centre: rigid within the first, own motion beyond the second
-MAX_BAND = 2.0  # x eye width: a lid band taller than this means a tracking failure; that eye is left alone  # iris shift limits (x eye width, along and across the eye) while the eye is rigid
+MAX_BAND = 2.0  # x eye width: a lid band taller than this means a tracking failure; that eye is left alone
 
 
 @functools.lru_cache(maxsize=1)
@@ -134,13 +134,16 @@ def rigid_eyes(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
 
 
 def move_lids(image: Frame, shown: np.ndarray, wanted: np.ndarray) -> Frame:
-    """Move the lids of both eyes from where the picture shows them (``shown``: 478 x 2+ pixels) to ``wanted``."""
+    """Move the lids of both eyes from where the picture shows them (``shown``: 478 x 2+ pixels) to ``wanted``.
+    Returns ``image`` itself when no lid moves, else a new frame (one copy for both eyes)."""
     out = image
     for contour, _, _ in _EYES:
         idx = list(contour)
         a, b = np.asarray(shown, np.float64)[idx, :2], np.asarray(wanted, np.float64)[idx, :2]
         if np.abs(a - b).max() >= MIN_CHANGE:
-            out = _move_lid_pair(out, a, b)
+            if out is image:
+                out = image.copy()
+            _move_lid_pair(image, out, a, b)
     return out
 
 
@@ -151,13 +154,13 @@ def _curve(points: np.ndarray, origin: np.ndarray, axis: np.ndarray, across: np.
     return u[order], v[order]
 
 
-def _move_lid_pair(image: Frame, shown: np.ndarray, wanted: np.ndarray) -> Frame:
-    """Remap one eye (16-point contours: where its lids are in ``image`` and where they must go; both with the
-    same two corners)."""
+def _move_lid_pair(image: Frame, out: Frame, shown: np.ndarray, wanted: np.ndarray) -> None:
+    """Remap one eye from ``image`` into ``out`` (16-point contours: where its lids are in ``image`` and where they
+    must go; both with the same two corners). Leaves ``out`` alone for an implausible or degenerate eye."""
     origin, inner = wanted[0], wanted[8]
     width = float(np.linalg.norm(inner - origin))
     if width < 2:
-        return image
+        return
     axis = (inner - origin) / width
     across = np.array([-axis[1], axis[0]])
     # "across" points from the upper lid to the lower one (judged on the picture's eye, which is open if either is)
@@ -169,7 +172,7 @@ def _move_lid_pair(image: Frame, shown: np.ndarray, wanted: np.ndarray) -> Frame
     top = min(su_v.min(), wu_v.min()) - SKIN_ABOVE * width
     bottom = max(sl_v.max(), wl_v.max()) + SKIN_BELOW * width
     if bottom - top > MAX_BAND * width:
-        return image
+        return
     # The band spans the eye from corner to corner (u = 0 .. width), where shown and wanted lines meet, so its
     # edges are the identity; np.interp holds a curve's end values for lid points that project past a corner.
     corners = origin + np.array([[u, v] for u in (0.0, width) for v in (top, bottom)]) @ np.stack([axis, across])
@@ -178,7 +181,7 @@ def _move_lid_pair(image: Frame, shown: np.ndarray, wanted: np.ndarray) -> Frame
     x1, y1 = np.ceil(corners.max(0)).astype(int) + 2
     x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
     if x1 - x0 < 2 or y1 - y0 < 2:
-        return image
+        return
     gx, gy = np.meshgrid(np.arange(x0, x1, dtype=np.float64), np.arange(y0, y1, dtype=np.float64))
     rel = np.stack([gx - origin[0], gy - origin[1]], -1)
     u, v = rel @ axis, rel @ across
@@ -213,6 +216,4 @@ def _move_lid_pair(image: Frame, shown: np.ndarray, wanted: np.ndarray) -> Frame
         k = max(int(round(SMOOTH_LID * width)) | 1, 3)
         smooth = cv2.blur(roi, (k, 1), borderType=cv2.BORDER_REFLECT)
         roi = (roi * (1 - weight[..., None]) + smooth * weight[..., None]).round().astype(np.uint8)
-    out = image.copy()
     out[y0:y1, x0:x1] = roi
-    return out
