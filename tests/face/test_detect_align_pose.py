@@ -63,6 +63,10 @@ def test_small_face_found_by_the_full_range_detector(portraits):
     assert len(faces) == 1
     cx, cy = faces[0].center
     assert 1000 < cx < 1128 and 500 < cy < 628
+    # The tiled search is what finds a face this small; tiled=False (frequent identity-scan samples) skips it.
+    with FaceDetector(max_faces=5, video=False) as detector:
+        assert detector.detect(canvas, tiled=False) == []
+        assert len(detector.detect(canvas, tiled=True)) == 1
 
 
 def test_alignment_puts_stable_points_on_the_template(portraits, astronaut_face):

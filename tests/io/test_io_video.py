@@ -145,6 +145,17 @@ def test_partial_iteration_then_close_is_clean(io_media, levels_clip: Path) -> N
     reader.close()
 
 
+def test_pick_yields_only_the_wanted_frames_in_order(io_media, levels_clip: Path) -> None:
+    with VideoReader(levels_clip) as reader:
+        got = [(i, io_media.decode_level(f)) for i, f in reader.pick([29, 7, 2, 2, 40])]  # 40: past the end
+        assert got == [(2, 2), (7, 7), (29, 29)]
+        assert reader.frames_read == 3
+        assert [i for i, _ in reader.pick([0, 1])] == [0, 1]  # a reader can pick again
+    with VideoReader(levels_clip, start=3, end=10) as reader:  # only indices inside the range
+        assert [(i, io_media.decode_level(f)) for i, f in reader.pick([1, 5, 12])] == [(5, 5)]
+        assert list(reader.pick([])) == []
+
+
 def test_range_past_the_end_raises(levels_clip: Path) -> None:
     with VideoReader(levels_clip, start=40) as reader, pytest.raises(InputError) as error:
         list(reader)

@@ -118,3 +118,24 @@ def test_bad_inputs(tmp_path, clips):
         ExtractConfig(coverage=0.05)
     assert not (tmp_path / "fs").exists()
     assert len(list(VideoReader(clips["hopper"]))) == 40
+
+
+def test_identity_scan_samples_about_one_frame_per_second(clips, monkeypatch):
+    from synthvid.face import select
+    from synthvid.face.detect import FaceDetector
+
+    calls: list[bool] = []
+    real = FaceDetector.detect
+
+    def counting(self, frame, tiled=True):
+        calls.append(tiled)
+        return real(self, frame, tiled=tiled)
+
+    monkeypatch.setattr(FaceDetector, "detect", counting)
+    who, several = select.scan_identities(clips["astronaut"], max_faces=4)  # a 1.6 s clip
+    assert who is not None and not several
+    assert len(calls) == select.SCAN_MIN_SAMPLES  # the floor for a short clip
+    assert calls == [k % select.SCAN_TILED_EVERY == 0 for k in range(len(calls))]  # the slow tiled search sometimes
+    calls.clear()
+    select.scan_identities(clips["astronaut"], max_faces=4, samples=3)
+    assert len(calls) == 3  # samples caps the count

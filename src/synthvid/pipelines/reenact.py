@@ -34,6 +34,7 @@ from synthvid.reenact.motion import (FaceFollower, FaceState, Motion, choose_fac
 from synthvid.reenact.render import mouth_mode, rerender
 from synthvid.reenact.retrieve import MAX_FRAMES, PartBank
 from synthvid.reenact.transfer import (ExpressionTransfer, clamp_pose, neutral_index, parse_parts, transfer_pose)
+from synthvid.runtime import frame_pipeline
 from synthvid.types import Frame
 from synthvid.viz import image_grid
 
@@ -172,6 +173,7 @@ def _preview_at(n: int, want: bool) -> set[int]:
     return set(np.linspace(0, max(n - 1, 0), 6).round().astype(int).tolist()) if want else set()
 
 
+@frame_pipeline
 def reenact_photo(portrait: str | os.PathLike, driving: str | os.PathLike | None, output: str | os.PathLike,
                   config: ReenactConfig | None = None, preview: str | os.PathLike | None = None,
                   quiet: bool = False, states: list[FaceState] | None = None, fps: float | None = None,
@@ -234,6 +236,7 @@ def _pingpong(i: int, n: int) -> int:
     return k if k < n else 2 * n - 2 - k
 
 
+@frame_pipeline
 def reenact_video(source: str | os.PathLike, target: str | os.PathLike, output: str | os.PathLike,
                   config: ReenactConfig | None = None, preview: str | os.PathLike | None = None,
                   quiet: bool = False) -> ReenactReport:
@@ -369,6 +372,7 @@ def open_stream(spec: str) -> tuple[Iterator[Frame], float]:
     return file_frames(), info.fps
 
 
+@frame_pipeline
 def reenact_stream(portrait: str | os.PathLike, stream: str, output: str | os.PathLike,
                    config: ReenactConfig | None = None, max_frames: int = 0, quiet: bool = False) -> ReenactReport:
     """Live mode: animate a portrait frame by frame as driving frames arrive (camera index or file).

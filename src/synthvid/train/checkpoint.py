@@ -36,8 +36,11 @@ def save_checkpoint(path: str | os.PathLike, checkpoint: dict[str, Any]) -> Path
 
 
 def load_checkpoint(path: str | os.PathLike, arch: str | tuple[str, ...] | None = None,
-                    map_location: str | torch.device = "cpu") -> dict[str, Any]:
+                    map_location: str | torch.device = "cpu", mmap: bool = False) -> dict[str, Any]:
     """Read a synthvid checkpoint safely, checking it is one (and of ``arch`` when given).
+
+    ``mmap=True`` maps the file instead of reading it: tensors are paged in when first used, so a caller that
+    only needs the weights (inference) never reads the optimizer state, two thirds of a training checkpoint.
 
     Raises CheckpointError naming the file for: missing, corrupt/truncated, not a torch file, a pickle that would
     run code, a torch file from another tool, or a different architecture.
@@ -46,7 +49,7 @@ def load_checkpoint(path: str | os.PathLike, arch: str | tuple[str, ...] | None 
     if not p.is_file():
         raise CheckpointError(f"checkpoint not found: {p}")
     try:
-        data = torch.load(p, map_location=map_location, weights_only=True)
+        data = torch.load(p, map_location=map_location, weights_only=True, mmap=mmap)
     except Exception as e:  # noqa: BLE001 - hostile bytes can make the unpickler raise anything (KeyError, ...)
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         if "weights_only" in reason or "Unsupported global" in reason or "GLOBAL" in reason:
