@@ -171,20 +171,26 @@ def plain_fps(video: Path, out: Path) -> float:
     return info.frame_count / (time.perf_counter() - t0)
 
 
-def measure_speed(model_dir: Path, work: Path) -> dict:
+def measure_speed(model_dir: Path, work: Path, repeats: int = 2) -> dict:
+    """Conversion and plain decode+encode fps, each the best of ``repeats`` interleaved runs: this shared machine's
+    speed drifts by tens of percent within minutes, and the best run is the least disturbed one."""
     v256 = MEDIA / A_CLIPS[1]
     v720 = make_720p_clip(work / "clip_720p.mp4")
-    res = {}
+    res: dict = {}
     for name, video in (("256", v256), ("720p", v720)):
-        res[f"plain_decode_encode_fps_{name}"] = plain_fps(video, work / f"plain_{name}.mp4")
-        rep = convert(video, model_dir, work / f"speed_{name}.mp4", ConvertConfig(force=True), quiet=True)
-        res[f"conversion_fps_{name}"] = rep.fps
-        rep = convert(video, model_dir, work / f"speed_{name}.mp4", ConvertConfig(force=True, blend="feather"),
-                      quiet=True)
-        res[f"conversion_fps_{name}_feather_blend"] = rep.fps
+        for _ in range(repeats):
+            runs = {f"plain_decode_encode_fps_{name}": lambda: plain_fps(video, work / f"plain_{name}.mp4"),
+                    f"conversion_fps_{name}": lambda: convert(video, model_dir, work / f"speed_{name}.mp4",
+                                                              ConvertConfig(force=True), quiet=True).fps,
+                    f"conversion_fps_{name}_feather_blend": lambda: convert(
+                        video, model_dir, work / f"speed_{name}.mp4", ConvertConfig(force=True, blend="feather"),
+                        quiet=True).fps}
+            for key, measure in runs.items():
+                res[key] = max(res.get(key, 0.0), measure())
     res["conversion_share_of_plain_720p"] = res["conversion_fps_720p"] / res["plain_decode_encode_fps_720p"]
     res["conversion_share_of_plain_720p_feather_blend"] = (res["conversion_fps_720p_feather_blend"]
                                                            / res["plain_decode_encode_fps_720p"])
+    res["speed_repeats"] = repeats
     return res
 
 
@@ -253,6 +259,8 @@ def main() -> None:
     ap.add_argument("--no-speed", action="store_true")
     ap.add_argument("--rewrite-results", action="store_true", help="rewrite bench/results from the saved "
                     "stages.json and speed.json of bench/work/TAG (no training)")
+    ap.add_argument("--speed-only", action="store_true", help="re-measure the speed with the model already under "
+                    "bench/work/TAG and rewrite bench/results (quality figures stay those of its training run)")
     ap.add_argument("--resume", action="store_true", help="continue the model already under bench/work/TAG "
                     "instead of training from scratch")
     ap.add_argument("--resolution", type=int, default=128)
@@ -270,6 +278,15 @@ def main() -> None:
     if args.rewrite_results:
         write_results(json.loads((run / "stages.json").read_text()), json.loads((run / "speed.json").read_text()),
                       count_parameters(SwapAutoencoder(model_cfg)), (run / "command.txt").read_text())
+        return
+    if args.speed_only:
+        speed = measure_speed(run / "model", run)
+        print("speed", json.dumps(speed), flush=True)
+        (run / "speed.json").write_text(json.dumps(speed, indent=2))
+        command = (run / "command.txt").read_text().strip() + "; speed re-measured: python bench/face_swap.py " + \
+            " ".join(sys.argv[1:])
+        write_results(json.loads((run / "stages.json").read_text()), speed,
+                      count_parameters(SwapAutoencoder(model_cfg)), command)
         return
     t0 = time.time()
     fa = build_faceset(A_CLIPS, work / "faceset_a", held_out=False)
