@@ -180,21 +180,22 @@ def cross_identity(work: Path, frames: int) -> tuple[dict, list]:
     return rows, strips
 
 
-def speed(work: Path) -> dict:
-    """Whole-pipeline fps and per-stage ms/frame, photo and video modes, 256² and 512²."""
-    res = {}
+def speed(work: Path, repeats: int = 2) -> dict:
+    """Whole-pipeline fps (best of ``repeats`` runs) and per-stage ms/frame, photo and video modes, 256² and 512²."""
+    res: dict = {}
     drive = cut_clip(MEDIA / "driving" / "lp_d12.mp4", work / "speed_drive.mp4", 250)
     for size in (256, 512):
         portrait = write_image(work / f"speed_portrait_{size}.png",
                                head_crop(read_image(MEDIA / "portraits" / "macron.png"), size),
                                Stamp("bench", synthetic=False))
-        t0 = time.perf_counter()
-        rep = reenact_photo(portrait, drive, work / f"speed_photo_{size}.mp4", quiet=True)
-        res[f"photo_fps_{size}"] = rep.frames / (time.perf_counter() - t0)
         target = cut_clip(MEDIA / "talking" / "wda_aoc.mp4", work / f"speed_target_{size}.mp4", 200, size=size)
-        t0 = time.perf_counter()
-        rep = reenact_video(drive, target, work / f"speed_video_{size}.mp4", quiet=True)
-        res[f"video_fps_{size}"] = rep.frames / (time.perf_counter() - t0)
+        for _ in range(repeats):  # interleaved; the best run is the least disturbed one on this shared machine
+            t0 = time.perf_counter()
+            rep = reenact_photo(portrait, drive, work / f"speed_photo_{size}.mp4", quiet=True)
+            res[f"photo_fps_{size}"] = max(res.get(f"photo_fps_{size}", 0.0), rep.frames / (time.perf_counter() - t0))
+            t0 = time.perf_counter()
+            rep = reenact_video(drive, target, work / f"speed_video_{size}.mp4", quiet=True)
+            res[f"video_fps_{size}"] = max(res.get(f"video_fps_{size}", 0.0), rep.frames / (time.perf_counter() - t0))
         res.update(stage_costs(portrait, target, drive, size))
     return res
 
@@ -290,8 +291,9 @@ def main() -> None:
                  r["jitter_driving"]] for k, r in cross_rows.items()])),
         ("Speed (2-core CPU, no neural refinement)",
          table(["measure", "value"], [[k, v] for k, v in spd.items()])
-         + ["", "fps: whole pipeline (tracking the driving clip, rendering, encoding) over the output's frames. "
-            "Stage costs in ms per frame, timed separately."]),
+         + ["", "fps: whole pipeline (tracking the driving clip, rendering, encoding) over the output's frames, the "
+            "best of two interleaved runs (this shared machine's speed drifts). Stage costs in ms per frame, timed "
+            "separately."]),
     ]
     if not args.quick:
         write_results("reenact", "python bench/reenact.py " + " ".join(sys.argv[1:]), metrics, goals, sections,
