@@ -202,6 +202,13 @@ def _viterbi(soft: np.ndarray, n_bits: int) -> np.ndarray:
     return bits[:n_bits]
 
 
+def _carrier_bits(n_carriers: int, n_coded: int) -> np.ndarray:
+    """Which coded bit each data carrier carries: every coded bit once, the spare carriers repeating bits spread
+    evenly along the code. (Repeating the first bits instead leaves the end of the trellis, where the CRC and the
+    tail are, on single carriers: a clip whose payload bits all read right could still fail its CRC.)"""
+    return np.arange(n_carriers) * n_coded // n_carriers
+
+
 def _coded_bits(payload: bytes) -> np.ndarray:
     return _conv_encode(_bits(payload + crc16(payload).to_bytes(2, "big")))
 
@@ -260,7 +267,7 @@ def _tile(key: str, payload: bytes) -> np.ndarray:
     if len(coded) > layout.n_data:
         raise ValueError("payload does not fit the carriers")
     vals = layout.sign.copy()
-    data = np.resize(coded * 2.0 - 1.0, layout.n_data)  # spare carriers repeat the first coded bits
+    data = (coded * 2.0 - 1.0)[_carrier_bits(layout.n_data, len(coded))]
     vals[layout.n_pilot:] *= data
     tile = np.fft.ifft2(_carrier_spectrum(layout, vals)).real
     return (tile / tile.std()).astype(np.float32)
@@ -532,8 +539,7 @@ def _decode_at(residual: np.ndarray, key: str, scale: float, shift: tuple[int, i
     data = amps[layout.n_pilot:] * layout.sign[layout.n_pilot:]
     n_coded = 2 * (PAYLOAD_BITS + CRC_BITS + _CONSTRAINT - 1)
     soft = np.zeros(n_coded)
-    idx = np.arange(layout.n_data) % n_coded
-    np.add.at(soft, idx, data)
+    np.add.at(soft, _carrier_bits(layout.n_data, n_coded), data)
     bits = _viterbi(soft, PAYLOAD_BITS + CRC_BITS)
     raw = np.packbits(bits.astype(np.uint8)).tobytes()
     crc_ok = crc16(raw[:8]) == int.from_bytes(raw[8:10], "big")
