@@ -143,3 +143,36 @@ def test_tracker_keeps_identities_and_smooths():
     far = base + np.array([0, 250, 0], np.float32)
     assert tracker.update([DetectedFace(far, box_of(far))], 30)[0].track_id == 2
     assert box_iou((0, 0, 10, 10), (5, 0, 15, 10)) == pytest.approx(1 / 3)
+
+
+def test_quiet_native_stderr_overlapping_in_two_threads_restores_stderr():
+    import os
+    import threading
+
+    from synthvid.face.detect import quiet_native_stderr
+
+    def same_file(a: os.stat_result, b: os.stat_result) -> bool:
+        return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+    before = os.fstat(2)
+    b_entered, a_left = threading.Event(), threading.Event()
+    seen = {}
+
+    def first() -> None:
+        with quiet_native_stderr():
+            b_entered.wait(5)
+        a_left.set()
+
+    def second() -> None:
+        with quiet_native_stderr():
+            b_entered.set()
+            a_left.wait(5)
+            seen["after_first_left"] = os.fstat(2)  # the first block has left; this one is still inside
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert not same_file(seen["after_first_left"], before)  # still silenced while the second block runs
+    assert same_file(os.fstat(2), before)  # restored once both have left

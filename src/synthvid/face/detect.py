@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import os
 import sys
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,19 +28,36 @@ MESH_INPUT = 256  # faces are kept at least this large (pixels) in the image the
 
 @contextlib.contextmanager
 def quiet_native_stderr() -> Iterator[None]:
-    """Silence C++ logging (TFLite, glog) written straight to file descriptor 2, for the duration of the block."""
-    fd = 2  # native code writes to the descriptor, whatever Python's sys.stderr is
-    with contextlib.suppress(AttributeError, OSError, ValueError):
-        sys.stderr.flush()
-    saved = os.dup(fd)
-    devnull = os.open(os.devnull, os.O_WRONLY)
+    """Silence C++ logging (TFLite, glog) written straight to file descriptor 2, for the duration of the block.
+
+    Safe across threads (two videos tracked at once): the descriptor is redirected by the first block to enter
+    and restored by the last to leave.
+    """
+    global _quiet_depth, _quiet_saved  # process-wide by nature: there is one descriptor 2
+    with _quiet_lock:
+        if _quiet_depth == 0:
+            with contextlib.suppress(AttributeError, OSError, ValueError):
+                sys.stderr.flush()
+            saved = os.dup(2)  # native code writes to the descriptor, whatever Python's sys.stderr is
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 2)
+            os.close(devnull)
+            _quiet_saved = saved
+        _quiet_depth += 1
     try:
-        os.dup2(devnull, fd)
         yield
     finally:
-        os.dup2(saved, fd)
-        os.close(saved)
-        os.close(devnull)
+        with _quiet_lock:
+            _quiet_depth -= 1
+            if _quiet_depth == 0 and _quiet_saved is not None:
+                os.dup2(_quiet_saved, 2)
+                os.close(_quiet_saved)
+                _quiet_saved = None
+
+
+_quiet_lock = threading.Lock()
+_quiet_depth = 0
+_quiet_saved: int | None = None
 
 
 def mediapipe() -> Any:
