@@ -272,28 +272,35 @@ def reenact_video(source: str | os.PathLike, target: str | os.PathLike, output: 
     if (~motion.found[:n]).any():
         notes.append(f"{int((~motion.found[:n]).sum())} target frames had no face and pass through unchanged")
     bar = progress(total=n, desc="reenacting", unit="frame", quiet=quiet)
+    eyes = cfg.eyes == "retrieve" and "blink" in driver.parts
     with (VideoReader(tgt, end=n) as reader,
           VideoOutput(output, stamp, fps=info.fps_fraction, width=info.width, height=info.height,
                       audio_from=audio_from, audio_end=n / info.fps, crf=cfg.crf) as out):
-        with BackgroundWriter(out.write) as sink:
+
+        def finish(item: tuple[int, Frame, Frame, np.ndarray | None, np.ndarray | None]) -> None:
+            # On the writer thread, in frame order: retrieval (OpenCV, outside the GIL), refinement and encoding
+            # overlap the main thread's warp of the next frame.
+            i, frame, result, landmarks, frontal = item
+            if landmarks is not None and frontal is not None:
+                result = _retrieve_parts(bank, result, landmarks, frontal, i, mouth == "retrieve", eyes)
+                result = _refined(refiner, result, landmarks)
+            out.write(result)
+            if i in shots_at:
+                shots.append((frame, result))
+
+        with BackgroundWriter(finish) as sink:
             for i, frame in enumerate(prefetch(reader)):
                 if i >= n:
                     break
                 if not motion.found[i]:  # no target face in this frame: it passes through unchanged
-                    sink.put(frame)
+                    sink.put((i, frame, frame, None, None))
                     bar.update(1)
                     continue
                 state = motion.states[i]
                 frontal, pose = driver(drive.states[i], state)
                 r = rerender(frame, state.landmarks, state.pose, frontal, pose,
                              "none" if mouth == "retrieve" else mouth, cfg.warp_step(state))
-                result = r.frame
-                result = _retrieve_parts(bank, result, r.landmarks, frontal, i, mouth == "retrieve",
-                                         cfg.eyes == "retrieve" and "blink" in driver.parts)
-                result = _refined(refiner, result, r.landmarks)
-                sink.put(result)
-                if i in shots_at:
-                    shots.append((frame, result))
+                sink.put((i, frame, r.frame, r.landmarks, frontal))
                 bar.update(1)
         frames = out.frames_written
     bar.close()
