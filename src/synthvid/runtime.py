@@ -11,7 +11,8 @@ same few cores. Two library defaults cost such a pipeline about a fifth of its s
 * glibc returns every freed block above 128 KiB to the system, so each new 2-4 MB frame-sized array is fresh
   memory that the kernel has to fault in and zero, page by page (~700 page faults per 720p frame array, several
   arrays per frame). :func:`keep_freed_memory` makes glibc keep such blocks for reuse (up to 256 MiB kept
-  free); it is applied once per process, on Linux with glibc only, and never fails.
+  free per malloc arena); it is applied once per process, on Linux with glibc only, never fails, and is not
+  undone when the job ends (a library user's process keeps up to that much freed memory around).
 """
 
 from __future__ import annotations

@@ -139,3 +139,27 @@ def test_identity_scan_samples_about_one_frame_per_second(clips, monkeypatch):
     calls.clear()
     select.scan_identities(clips["astronaut"], max_faces=4, samples=3)
     assert len(calls) == 3  # samples caps the count
+
+
+def test_identity_scan_searches_every_sample_once_a_small_face_was_seen(tmp_path, portraits, monkeypatch):
+    from synthvid.face import select
+    from synthvid.face.detect import FaceDetector
+
+    small = cv2.resize(portraits["astronaut"], (128, 128), interpolation=cv2.INTER_AREA)
+    canvas = np.full((720, 1280, 3), 60, np.uint8)
+    canvas[500:628, 1000:1128] = small  # only the tiled search finds this face
+    clip = tmp_path / "small.mp4"
+    with VideoOutput(clip, Stamp("test", synthetic=False), fps=25, width=1280, height=720) as out:
+        for _ in range(25):
+            out.write(canvas)
+    calls: list[bool] = []
+    real = FaceDetector.detect
+
+    def counting(self, frame, tiled=True):
+        calls.append(tiled)
+        return real(self, frame, tiled=tiled)
+
+    monkeypatch.setattr(FaceDetector, "detect", counting)
+    who, _ = select.scan_identities(clip, max_faces=4)
+    assert who is not None
+    assert len(calls) == select.SCAN_MIN_SAMPLES and all(calls)  # the first sample found it small: all tiled

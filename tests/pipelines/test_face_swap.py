@@ -128,6 +128,23 @@ def test_bad_model_folders(tiny_model, clips, tmp_path):
     with pytest.raises(CheckpointError, match="not a synthvid checkpoint"):
         load_swap_model(foreign)
     assert not (tmp_path / "x.mp4").exists()
+    # Weights of another shape, or tensors with no data (meta), are refused as a bad model, not as a crash later;
+    # float64 weights are cast and work.
+    ckpt = torch.load(tiny_model / "checkpoint.pt", weights_only=True)
+    name = next(iter(ckpt["state_dict"]["model"]))
+    for label, tensor, ok in (("double", ckpt["state_dict"]["model"][name].double(), True),
+                              ("shape", torch.zeros(3, 3), False),
+                              ("meta", torch.empty(ckpt["state_dict"]["model"][name].shape, device="meta"), False)):
+        bad = tmp_path / label
+        shutil.copytree(tiny_model, bad)
+        edited = {**ckpt, "state_dict": {**ckpt["state_dict"], "model": {**ckpt["state_dict"]["model"], name: tensor}}}
+        torch.save(edited, bad / "checkpoint.pt")
+        if ok:
+            model = load_swap_model(bad)
+            assert all(p.dtype == torch.float32 and p.device.type == "cpu" for p in model.net.parameters())
+        else:
+            with pytest.raises(CheckpointError, match="does not hold a usable swap model"):
+                load_swap_model(bad)
 
 
 def test_output_folder_must_exist(tiny_model, clips, tmp_path):

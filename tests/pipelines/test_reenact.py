@@ -117,3 +117,32 @@ def test_cli_photo_and_errors(talking, photos, tmp_path, capsys):
     assert "unknown part to transfer: wink" in capsys.readouterr().err
     assert not (tmp_path / "x.mp4").exists() and not (tmp_path / "z.mp4").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no partial files left behind
+
+
+def test_a_failing_driver_stops_the_target_tracking(talking, clips, tmp_path, monkeypatch):
+    import threading
+
+    from synthvid.errors import InputError
+    from synthvid.pipelines import reenact as R
+    from synthvid.reenact.motion import FaceFollower
+
+    frames_seen = []
+    started = threading.Event()
+    real_call = FaceFollower.__call__
+
+    def counting(self, frame):
+        frames_seen.append(1)
+        started.set()
+        return real_call(self, frame)
+
+    def failing_driver(*args, **kwargs):
+        started.wait(10)  # the target's tracking is under way
+        raise InputError("the driving clip is broken")
+
+    monkeypatch.setattr(FaceFollower, "__call__", counting)
+    monkeypatch.setattr(R, "track_video", failing_driver)
+    out = tmp_path / "out.mp4"
+    with pytest.raises(InputError, match="driving clip is broken"):
+        reenact_video(talking, clips["hopper"], out, quiet=True)
+    assert len(frames_seen) < probe_video(clips["hopper"]).frame_count // 2  # stopped, not tracked to the end
+    assert not out.exists()

@@ -39,10 +39,17 @@ def quiet_native_stderr() -> Iterator[None]:
             with contextlib.suppress(AttributeError, OSError, ValueError):
                 sys.stderr.flush()
             saved = os.dup(2)  # native code writes to the descriptor, whatever Python's sys.stderr is
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, 2)
-            os.close(devnull)
-            _quiet_saved = saved
+            try:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                try:
+                    os.dup2(devnull, 2)
+                finally:
+                    os.close(devnull)
+                _quiet_saved = saved
+            except BaseException:  # an interrupt or a failure half-way: stderr back, nothing leaked
+                os.dup2(saved, 2)
+                os.close(saved)
+                raise
         _quiet_depth += 1
     try:
         yield

@@ -18,7 +18,8 @@ from synthvid.types import Frame
 REIDENTIFY_FRAMES = 60  # re-check a tracked face's identity this often when several people are present
 SCAN_SAMPLES = 16  # at most this many frames sampled to find the dominant person (one per second of video)
 SCAN_MIN_SAMPLES = 6  # and at least this many
-SCAN_TILED_EVERY = 4  # the (slow) tiled search for small extra faces runs on every 4th sample
+SCAN_TILED_EVERY = 4  # the (slow) tiled search for small extra faces runs on every 4th sample...
+SCAN_SMALL_FACE = 0.2  # ...and on every sample once a face under this share of the frame's short side was seen
 
 
 class IdentitySelector:
@@ -67,8 +68,10 @@ def scan_identities(video: Path, max_faces: int, start: int = 0, end: int | None
     wanted = sorted(set(np.linspace(start, max(stop - 1, start), n).round().astype(int).tolist()))
     embeddings, per_frame = [], []
     with FaceDetector(max_faces=max_faces, video=False) as det, VideoReader(video, start=start, end=end) as reader:
+        small_seen = False  # a video with small faces needs the tiled search on every sample to count them fairly
         for k, (_, frame) in enumerate(reader.pick(wanted)):
-            faces = det.detect(frame, tiled=k % SCAN_TILED_EVERY == 0)
+            faces = det.detect(frame, tiled=small_seen or k % SCAN_TILED_EVERY == 0)
+            small_seen |= any(f.size < SCAN_SMALL_FACE * min(frame.shape[:2]) for f in faces)
             per_frame.append(len(faces))
             embeddings += [ident.embed_face(frame, f.landmarks) for f in faces]
     if not embeddings:

@@ -98,6 +98,7 @@ def load_swap_model(model_dir: str | os.PathLike, device: str = "cpu", precision
         raise CheckpointError(f"model folder not found: {p}")
     if not (p / CHECKPOINT).is_file():
         raise CheckpointError(f"{p} is not a synthvid swap model (no {CHECKPOINT}); train one with `synthvid swap train`")
+    dev = D.resolve_device(device)
     ckpt = load_checkpoint(p / CHECKPOINT, arch=ARCH, mmap=True)  # the optimizer state is never read
     try:
         cfg = ckpt["config"]
@@ -110,10 +111,12 @@ def load_swap_model(model_dir: str | os.PathLike, device: str = "cpu", precision
             standardize(np.zeros(len(EXPRESSION_FEATURES)), identities[who]["expression"])
         with torch.device("meta"):  # no random initialisation: every weight comes from the checkpoint
             net = SwapAutoencoder(model_cfg)
-        net.load_state_dict(ckpt["state_dict"]["model"], assign=True)
+        # Plain memory, then a checked copy (shapes, dtypes): nothing stays backed by the mapped file, which may be
+        # replaced or cut short while a long video converts.
+        net = net.to_empty(device="cpu")
+        net.load_state_dict(ckpt["state_dict"]["model"])
     except (KeyError, TypeError, ValueError, RuntimeError, InputError) as e:
         raise CheckpointError(f"{p / CHECKPOINT} does not hold a usable swap model ({str(e).splitlines()[0][:120]})") from None
-    dev = D.resolve_device(device)
     net.to(dev).eval()
     return SwapModel(net, coverage, identities, dev, autocast_dtype(precision, dev), int(ckpt["step"]))
 
@@ -222,7 +225,7 @@ def swap_face(model: SwapModel, frame: Frame, landmarks: np.ndarray, smoothed: n
     return swap_faces(model, [_prepare(model, 0, frame, track, "ab"[1 - identity])], identity, cfg)[0]
 
 
-@frame_pipeline(compute_threads=1)
+@frame_pipeline(compute_threads=1 if (os.cpu_count() or 1) <= 4 else None)  # see synthvid.runtime
 def convert(video: str | os.PathLike, model_dir: str | os.PathLike, output: str | os.PathLike,
             config: ConvertConfig | None = None, frames: tuple[int, int | None] = (0, None),
             preview: str | os.PathLike | None = None, quiet: bool = False) -> ConvertReport:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +23,7 @@ import cv2
 import numpy as np
 
 from synthvid.config import Config, option
+from synthvid.face.detect import mediapipe
 from synthvid.face.landmarks import inter_ocular_distance
 from synthvid.errors import InputError, NoFaceError
 from synthvid.io.files import check_input_file
@@ -253,9 +255,16 @@ def reenact_video(source: str | os.PathLike, target: str | os.PathLike, output: 
     refiner = _refiner(cfg)
     info = probe_video(tgt)
     # The two clips are tracked at once (the face tracker runs native code outside the GIL; 512²: ~0.5 s less).
-    with ThreadPoolExecutor(2, thread_name_prefix="synthvid-track") as pool:
-        tracking = pool.submit(_track_target, tgt, info.frame_count, cfg, quiet)
-        drive = track_video(src, quiet=quiet)
+    # If the driving clip fails or the user interrupts, the target's tracking is told to stop rather than waited for.
+    mediapipe()  # imported once here, not by both threads at once
+    stop = threading.Event()
+    with ThreadPoolExecutor(1, thread_name_prefix="synthvid-track") as pool:
+        tracking = pool.submit(_track_target, tgt, info.frame_count, cfg, quiet, stop)
+        try:
+            drive = track_video(src, quiet=quiet)
+        except BaseException:
+            stop.set()
+            raise
         motion, bank = tracking.result()
     drive = drive.resample(motion.fps)
     n = min(len(drive), len(motion))
@@ -324,8 +333,10 @@ def _retrieve_parts(bank: PartBank, frame: Frame, landmarks: np.ndarray, frontal
     return frame
 
 
-def _track_target(path: Path, count: int, cfg: ReenactConfig, quiet: bool) -> tuple[Motion, PartBank]:
-    """Track the target video and keep its face crops for retrieval (every k-th frame when it is long)."""
+def _track_target(path: Path, count: int, cfg: ReenactConfig, quiet: bool,
+                  stop: threading.Event | None = None) -> tuple[Motion, PartBank]:
+    """Track the target video and keep its face crops for retrieval (every k-th frame when it is long); returns
+    early, with what it has, when ``stop`` is set (the caller is failing anyway)."""
     info = probe_video(path)
     every = max(int(np.ceil(count / MAX_FRAMES)), 1)
     bank = PartBank()
@@ -333,6 +344,8 @@ def _track_target(path: Path, count: int, cfg: ReenactConfig, quiet: bool) -> tu
     bar = progress(total=count, desc=f"tracking {path.name}", unit="frame", quiet=quiet)
     with FaceFollower(info.fps) as follow, VideoReader(path) as reader:
         for i, frame in enumerate(prefetch(reader)):
+            if stop is not None and stop.is_set():
+                break
             seen = follow(frame)
             st = None if seen is None else FaceState.of(*seen)
             states.append(st)

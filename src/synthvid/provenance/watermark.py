@@ -23,7 +23,7 @@ Design (all numbers are in *tile pixels*: the pattern is defined on a 128 x 128 
   On an unmarked picture the data carriers are noise, independent of the pilot's, so a decode passes the CRC by
   chance with probability 2^-16, and also shows synthvid's tag byte with probability 2^-24: the p-value of a
   passing decode is the pilot's times that, times 2 x 3 (Bonferroni over the two ways to pass and the three
-  positions). A synthvid mark whose payload reads cleanly is therefore "marked" (p <= 1.1e-7) even when its pilot
+  positions). A synthvid mark whose payload reads cleanly is therefore "marked" (p <= 3.6e-7) even when its pilot
   alone is weak; a file is "marked" when that p-value is below 1e-6 (the stated false-positive rate) and the CRC
   checks; a strong pilot (p < 1e-6) with a bad CRC is reported as "a mark is present, payload unreadable".
 * Embedding adds the pattern (scaled per pixel by a texture mask: more where the picture is busy, less on flat
