@@ -309,6 +309,8 @@ def test_severely_truncated_file_raises(faststart_clip: Path, tmp_path: Path) ->
         list(read_frames(cut))
     assert "no decodable frames" in str(error.value)
     assert_one_line_naming(error, cut)
+    with VideoReader(cut) as reader, pytest.raises(InputError, match="no decodable frames"):
+        list(reader.pick([0, 5]))  # sampling says so too, rather than yielding nothing
 
 
 def test_complete_clip_is_not_flagged_truncated(faststart_clip: Path) -> None:

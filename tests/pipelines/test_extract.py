@@ -120,8 +120,9 @@ def test_bad_inputs(tmp_path, clips):
     assert len(list(VideoReader(clips["hopper"]))) == 40
 
 
-def test_identity_scan_samples_about_one_frame_per_second(clips, monkeypatch):
-    from synthvid.face import select
+@pytest.fixture
+def detect_calls(monkeypatch) -> list[bool]:
+    """The ``tiled`` flag of every FaceDetector.detect call made while the test runs."""
     from synthvid.face.detect import FaceDetector
 
     calls: list[bool] = []
@@ -132,6 +133,13 @@ def test_identity_scan_samples_about_one_frame_per_second(clips, monkeypatch):
         return real(self, frame, tiled=tiled)
 
     monkeypatch.setattr(FaceDetector, "detect", counting)
+    return calls
+
+
+def test_identity_scan_samples_about_one_frame_per_second(clips, detect_calls):
+    from synthvid.face import select
+
+    calls = detect_calls
     who, several = select.scan_identities(clips["astronaut"], max_faces=4)  # a 1.6 s clip
     assert who is not None and not several
     assert len(calls) == select.SCAN_MIN_SAMPLES  # the floor for a short clip
@@ -141,9 +149,8 @@ def test_identity_scan_samples_about_one_frame_per_second(clips, monkeypatch):
     assert len(calls) == 3  # samples caps the count
 
 
-def test_identity_scan_searches_every_sample_once_a_small_face_was_seen(tmp_path, portraits, monkeypatch):
+def test_identity_scan_searches_every_sample_once_a_small_face_was_seen(tmp_path, portraits, detect_calls):
     from synthvid.face import select
-    from synthvid.face.detect import FaceDetector
 
     small = cv2.resize(portraits["astronaut"], (128, 128), interpolation=cv2.INTER_AREA)
     canvas = np.full((720, 1280, 3), 60, np.uint8)
@@ -152,14 +159,6 @@ def test_identity_scan_searches_every_sample_once_a_small_face_was_seen(tmp_path
     with VideoOutput(clip, Stamp("test", synthetic=False), fps=25, width=1280, height=720) as out:
         for _ in range(25):
             out.write(canvas)
-    calls: list[bool] = []
-    real = FaceDetector.detect
-
-    def counting(self, frame, tiled=True):
-        calls.append(tiled)
-        return real(self, frame, tiled=tiled)
-
-    monkeypatch.setattr(FaceDetector, "detect", counting)
     who, _ = select.scan_identities(clip, max_faces=4)
     assert who is not None
-    assert len(calls) == select.SCAN_MIN_SAMPLES and all(calls)  # the first sample found it small: all tiled
+    assert len(detect_calls) == select.SCAN_MIN_SAMPLES and all(detect_calls)  # the first sample found it small: all tiled

@@ -235,19 +235,23 @@ class VideoReader:
 
     def pick(self, indices: Iterable[int]) -> Iterator[tuple[int, Frame]]:
         """(index, frame) for the wanted frame indices only, in order (indices past the end are simply not
-        yielded). The frames between them are decoded but never converted to RGB, so a few sampled frames of a
-        long video cost little more than decoding it."""
+        yielded; a video with no decodable frame at all raises InputError, as iterating does). The frames between
+        them are decoded but never converted to RGB, so a few sampled frames of a long video cost little more than
+        decoding it."""
         wanted = {int(i) for i in indices if int(i) >= self.start and (self.end is None or int(i) < self.end)}
         self._restart()
         if not wanted:
             return
         last = max(wanted)
+        index = -1
         for index, frame in enumerate(self._decoded()):
             if index in wanted:
                 self.frames_read += 1
                 yield index, self._rgb(frame)
             if index >= last:
                 return
+        if index < 0:
+            raise InputError(f"{self.path} has no decodable frames")
 
     def _rgb(self, frame: Any) -> Frame:
         # PyAV converts with the frame's own colour matrix and range tags (BT.709, full range, ...).

@@ -357,13 +357,8 @@ def _track_target(path: Path, count: int, cfg: ReenactConfig, quiet: bool,
 
 
 def _driving_frames(path: Path, indices: list[int]) -> list[Frame]:
-    want, got = set(indices), {}
     with VideoReader(path) as reader:
-        for i, frame in enumerate(reader):
-            if i in want:
-                got[i] = frame
-            if i >= max(indices):
-                break
+        got = dict(reader.pick(indices))
     last = next(iter(got.values())) if got else np.zeros((64, 64, 3), np.uint8)
     return [got.get(i, last) for i in indices]
 

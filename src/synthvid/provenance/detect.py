@@ -139,15 +139,11 @@ def _frames(path: Path, max_frames: int, quiet: bool) -> Any:
     with VideoReader(path) as reader:  # InputError for non-media and for files without a video stream
         n = max(len(reader), 1)  # from the header: a wrong count only thins or cuts the sampling
         wanted = set(np.linspace(0, n - 1, min(max_frames, n)).round().astype(int).tolist())
-        last = max(wanted)
         bar = progress(total=len(wanted), desc="scoring faces", unit="frame", quiet=quiet)
         try:
-            for i, frame in enumerate(reader):
-                if i in wanted:
-                    yield i, frame
-                    bar.update(1)
-                if i >= last:
-                    break
+            for i, frame in reader.pick(wanted):
+                yield i, frame
+                bar.update(1)
         finally:
             bar.close()
 

@@ -514,7 +514,7 @@ def detect_residual(residual: np.ndarray, key: str | None = None, frames: int = 
             # Either way of passing (tag or not), at any of the positions decoded: Bonferroni over both.
             tag = int(np.packbits(bits[:8].astype(np.uint8))[0]) == TAG
             p = min(1.0, 2 * len(candidates) * p * 2.0 ** -(CRC_BITS + (8 if tag else 0)))
-        if result is None or (crc_ok and not result[4]):
+        if result is None or crc_ok:  # the best position's read, unless a later one passes its CRC
             result = (z, scale, shift, p, crc_ok, bits, margin)
         if crc_ok:
             break
