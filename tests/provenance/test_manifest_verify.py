@@ -155,3 +155,49 @@ def test_bad_consent_file_fails_before_writing(tmp_path: Path, capsys: pytest.Ca
     assert code == 2 and "larger than" in capsys.readouterr().err
     assert not (tmp_path / "demo").exists() or not any((tmp_path / "demo").glob("*.mp4"))
     configure()
+
+
+def test_output_keeps_the_mark_of_the_input_it_is_made_from(tmp_path: Path) -> None:
+    """Re-writing a synthvid output (lip sync of a face swap, an audio fix) keeps its payload: a second, different
+    payload on the same carriers would fight the first. Without ``pixels_from`` a new content id is drawn."""
+    from synthvid.io.video import read_frames
+    from synthvid.provenance.verify import existing_payload
+
+    first = _video(tmp_path / "first.mp4")
+    first_id = verify(first).watermark["payload"]["content_id"]
+    frames = list(read_frames(first))
+
+    def rewrite(name: str, stamp: Stamp) -> dict:
+        path = tmp_path / name
+        with VideoOutput(path, stamp, fps=25, width=320, height=256) as out:
+            for f in frames:
+                out.write(f)
+        return verify(path).as_dict()
+
+    kept = rewrite("kept.mp4", Stamp("test.edit", inputs=(str(first),), pixels_from=str(first)))
+    assert kept["watermark"]["marked"] and kept["watermark"]["payload"]["content_id"] == first_id
+    info = kept["manifest"]["assertions"]["org.synthvid.job"]["watermark"]
+    assert info["content_id"] == first_id and info["content_id_from"] == "first.mp4"
+    fresh = rewrite("fresh.mp4", Stamp("test.edit", inputs=(str(first),)))
+    fresh_info = fresh["manifest"]["assertions"]["org.synthvid.job"]["watermark"]
+    assert fresh_info["content_id"] != first_id and "content_id_from" not in fresh_info
+    # inputs that are not marked media give no payload (and no error: the job reports its own input faults)
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"\x00" * 1000)
+    assert existing_payload(junk) is None and existing_payload(tmp_path / "missing.mp4") is None
+    assert existing_payload(first, key="another key") is None
+
+
+def test_a_present_mark_with_an_unreadable_payload_still_means_synthetic(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import synthvid.provenance.verify as vmod
+
+    plain = tmp_path / "plain.png"
+    plain.write_bytes(b"x")  # only the path is looked at: both checks are replaced
+    monkeypatch.setattr(vmod.mf, "check", lambda p: manifest.ManifestCheck("absent", detail="no manifest"))
+    for p_value, code in ((1e-9, EXIT_MARKED), (1e-3, EXIT_NOT_MARKED)):
+        monkeypatch.setattr(vmod, "check_watermark", lambda *a, p_value=p_value: {
+            "marked": False, "p_value": p_value, "z": 7.0, "frames": 8, "key": "default", "payload": None})
+        v = verify(plain)
+        assert v.exit_code == code
+        assert ("payload unreadable" in v.verdict) == (code == EXIT_MARKED)

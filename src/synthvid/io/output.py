@@ -42,6 +42,9 @@ class Stamp:
     settings: dict[str, Any] = dataclasses.field(default_factory=dict)  # resolved settings (JSON-able)
     synthetic: bool = True  # True: the content is generated; False: derived from real input (e.g. face crops)
     inputs: tuple[str, ...] = ()  # names of the input files
+    # the input whose picture the output carries (re-encoded, edited): a synthvid mark found there is carried on
+    # with its payload rather than overwritten by a clashing one (see synthvid.provenance.Marker)
+    pixels_from: str | None = None
 
     def tags(self) -> dict[str, str]:
         """Key/value tags for containers and images."""

@@ -110,7 +110,8 @@ def shift_audio(video: str | os.PathLike, output: str | os.PathLike, offset: int
     try:
         wav = write_wav(scratch / "audio.wav", shifted if shifted.size else np.zeros(FIX_RATE // 10, np.float32),
                         FIX_RATE)
-        stamp = Stamp("sync_check.fix", {"offset_frames": offset}, synthetic=False, inputs=(str(src),))
+        stamp = Stamp("sync_check.fix", {"offset_frames": offset}, synthetic=False, inputs=(str(src),),
+                      pixels_from=str(src))
         bar = progress(total=info.frame_count, desc="re-muxing", unit="frame", quiet=quiet)
         with VideoOutput(out, stamp, fps=info.fps_fraction, width=info.width, height=info.height,
                          audio_from=wav) as writer, VideoReader(src) as reader:

@@ -255,7 +255,8 @@ def convert(video: str | os.PathLike, model_dir: str | os.PathLike, output: str 
     total = max(stop - start, 0)
     preview_at = set(np.linspace(start, max(stop - 1, start), 6).round().astype(int).tolist()) if preview else set()
     shots: list[tuple[Frame, Frame]] = []
-    stamp = Stamp("swap.convert", {**cfg.to_dict(), "model_step": model.step}, inputs=(str(src),))
+    stamp = Stamp("swap.convert", {**cfg.to_dict(), "model_step": model.step}, inputs=(str(src),),
+                  pixels_from=str(src))
     swapped = no_face = 0
     t0 = time.monotonic()
     bar = progress(total=total, desc=f"converting {src.name}", unit="frame", quiet=quiet)

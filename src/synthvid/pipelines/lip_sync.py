@@ -188,7 +188,8 @@ def lipsync(target: str | os.PathLike, output: str | os.PathLike, *, audio: str 
                        else 1e9, np.r_[0.0, head][usable])
         held = int(np.sum(np.diff(order) == 0))
         synth = MouthSynthesizer(tgt.bank, cfg.candidates, cfg.sharpen)
-        stamp = Stamp("lipsync", cfg.to_dict(), inputs=tuple(str(p) for p in (tgt.path, mux_from)))
+        stamp = Stamp("lipsync", cfg.to_dict(), inputs=tuple(str(p) for p in (tgt.path, mux_from)),
+                      pixels_from=str(tgt.path))
         shots_at = set(np.linspace(0, n_out - 1, min(4, n_out)).round().astype(int).tolist()) if preview else set()
         shots: list[tuple[Frame, Frame]] = []
         w, h = tgt.size

@@ -210,7 +210,7 @@ def reenact_photo(portrait: str | os.PathLike, driving: str | os.PathLike | None
     mouth = mouth_mode(target.landmarks) if cfg.mouth in ("auto", "retrieve") else cfg.mouth
     step = cfg.warp_step(target)
     h, w = image.shape[:2]
-    stamp = Stamp("reenact.photo", cfg.to_dict(), inputs=inputs)
+    stamp = Stamp("reenact.photo", cfg.to_dict(), inputs=inputs, pixels_from=str(portrait))
     shots_at = _preview_at(len(states), preview is not None)
     shots: list[tuple[Frame, ...]] = []
     bar = progress(total=len(states), desc="animating portrait", unit="frame", quiet=quiet)
@@ -272,7 +272,7 @@ def reenact_video(source: str | os.PathLike, target: str | os.PathLike, output: 
                     cfg.parts("video"))
     mouth = {"auto": "retrieve"}.get(cfg.mouth, cfg.mouth)
     audio_from = {"target": tgt, "source": src, "none": None}[cfg.audio]
-    stamp = Stamp("reenact.video", cfg.to_dict(), inputs=(str(src), str(tgt)))
+    stamp = Stamp("reenact.video", cfg.to_dict(), inputs=(str(src), str(tgt)), pixels_from=str(tgt))
     shots_at = _preview_at(n, preview is not None)
     shots: list[tuple[Frame, ...]] = []
     notes = [f"output cut to the driving clip's {n} frames"] if n < len(motion) else []
@@ -407,7 +407,7 @@ def reenact_stream(portrait: str | os.PathLike, stream: str, output: str | os.Pa
     h, w = image.shape[:2]
     driver: Driver | None = None
     no_face = 0
-    stamp = Stamp("reenact.stream", cfg.to_dict(), inputs=(str(portrait), stream))
+    stamp = Stamp("reenact.stream", cfg.to_dict(), inputs=(str(portrait), stream), pixels_from=str(portrait))
     bar = progress(total=max_frames or None, desc="live", unit="frame", quiet=quiet)
     with VideoOutput(output, stamp, fps=fps, width=w, height=h, crf=cfg.crf) as out:
         for i, (frame, state) in enumerate(iter_states(frames, fps)):

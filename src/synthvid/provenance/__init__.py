@@ -7,6 +7,7 @@ from :func:`configure` (the CLI's ``--watermark-key`` and ``--consent``) or the 
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import dataclasses
 import os
@@ -47,22 +48,55 @@ class Marker:
 
     def __init__(self, stamp: Any, final: Path) -> None:
         from synthvid.provenance import manifest
-        from synthvid.provenance.watermark import DEFAULT_KEY, Embedder, Payload
+        from synthvid.provenance.watermark import DEFAULT_KEY
 
         opts = options()
         self.final = Path(final)
-        self.payload = Payload.new()
-        self.custom_key = bool(opts.watermark_key) and opts.watermark_key != DEFAULT_KEY
-        self.embedder = Embedder(self.payload, opts.watermark_key)
+        self.key = opts.watermark_key or DEFAULT_KEY
+        self.custom_key = self.key != DEFAULT_KEY
         self.consent = manifest.consent_assertion(opts.consent) if opts.consent else None
         self.stamp = stamp
         manifest.credentials()  # create or load now: a broken key fails before the work
+        # Marking a picture that already carries a mark with this key: a second, different payload on the same
+        # carriers fights the first (when the geometry is unchanged, e.g. lip sync of a face-swap output), the
+        # same payload adds to it. So an output keeps the payload of the input whose picture it carries. The look
+        # at that input (~0.3 s at 720p) runs beside the job's set-up; the first frame waits for it.
+        self.inherited_from: str | None = None
+        self._payload: Any = None
+        self._embedder: Any = None
+        self._probe: concurrent.futures.Future | None = None
+        source = getattr(stamp, "pixels_from", None)
+        if source:
+            from synthvid.provenance.verify import existing_payload
+
+            pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="synthvid-mark-probe")
+            self._probe = pool.submit(existing_payload, source, self.key)
+            pool.shutdown(wait=False)
+
+    @property
+    def payload(self) -> Any:
+        """The :class:`~synthvid.provenance.watermark.Payload` this output carries (waits for the input probe)."""
+        if self._payload is None:
+            from synthvid.provenance.watermark import Payload
+
+            found = self._probe.result() if self._probe is not None else None
+            if found is not None:
+                self.inherited_from = os.path.basename(str(self.stamp.pixels_from))
+            self._payload = found or Payload.new()
+        return self._payload
 
     def mark(self, frame: np.ndarray) -> np.ndarray:
-        return self.embedder(frame)
+        if self._embedder is None:
+            from synthvid.provenance.watermark import Embedder
+
+            self._embedder = Embedder(self.payload, self.key)
+        return self._embedder(frame)
 
     def watermark_info(self) -> dict[str, Any]:
-        return {"content_id": self.payload.content_hex, "key": "custom" if self.custom_key else "default"}
+        info = {"content_id": self.payload.content_hex, "key": "custom" if self.custom_key else "default"}
+        if self.inherited_from:
+            info["content_id_from"] = self.inherited_from  # the mark (and its content id) of this input, kept
+        return info
 
     def sign(self, tmp: Path) -> None:
         """Sign the finished temporary file ``tmp`` in place (via a second temporary file); for containers that

@@ -484,10 +484,12 @@ def _p_value(z: float, n_tests: int) -> float:
     return float(min(1.0, -math.expm1(n_tests * math.log1p(-min(tail, 1 - 1e-16)))))
 
 
-def detect_residual(residual: np.ndarray, key: str | None = None, frames: int = 1) -> Detection:
-    """Search scale and position of the mark in an averaged whitened residual, then read the payload."""
+def detect_residual(residual: np.ndarray, key: str | None = None, frames: int = 1,
+                    scales: tuple[float, float] = SCALES) -> Detection:
+    """Search scale (within ``scales``) and position of the mark in an averaged whitened residual, then read the
+    payload."""
     key = key or DEFAULT_KEY
-    lo, hi = SCALES
+    lo, hi = scales
     h, w = residual.shape
     # a scale at which the frame would be smaller than half a tile cannot be read
     hi = min(hi, 2.0 * min(h, w) / TILE)
