@@ -104,6 +104,14 @@ def test_canvas_holds_the_body_and_pastes_back():
     assert pasted[:max(0, y0 - 2)].sum() == 0  # nothing above the canvas
     half = c.paste(np.full_like(frame, 100), np.full((64, 64, 3), 200, np.uint8), np.full((64, 64), 0.5, np.float32))
     assert half[y0 + 5, x0 + 5].tolist() == [150, 150, 150]
+    # paste is crop's inverse: a smooth frame cropped and pasted back lands where it came from (a half-canvas-pixel
+    # slip, ~2 frame pixels here, puts it up to 6 grey levels off on these slopes)
+    yy, xx = np.mgrid[0:480, 0:640].astype(np.float32)
+    smooth = (127.5 + 100 * np.dstack([np.sin(xx / 30), np.sin(yy / 30), np.sin((xx + yy) / 40)])).astype(np.uint8)
+    back = c.paste(np.zeros_like(smooth), c.crop(smooth), np.ones((64, 64), np.float32))
+    rx0, ry0, rx1, ry1 = c.region()
+    inner = (slice(max(ry0, 0) + 12, min(ry1, 480) - 12), slice(max(rx0, 0) + 12, min(rx1, 640) - 12))
+    assert np.abs(back[inner].astype(int) - smooth[inner].astype(int)).max() <= 2
 
 
 def test_background_estimator_removes_a_moving_person_and_inpaints_what_is_never_seen():
