@@ -201,3 +201,28 @@ def test_a_present_mark_with_an_unreadable_payload_still_means_synthetic(tmp_pat
         v = verify(plain)
         assert v.exit_code == code
         assert ("payload unreadable" in v.verdict) == (code == EXIT_MARKED)
+
+
+def test_foreign_payloads_are_not_carried_on_and_a_slow_probe_is_not_waited_for(tmp_path: Path,
+                                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    import synthvid.provenance as prov
+    from synthvid.provenance import watermark as wm
+    from synthvid.provenance.verify import existing_payload
+
+    frame = _frames(1, 480, 640)[0]
+    foreign = wm.Payload(content_id=99, tag=0x41)  # readable with the public key, but not a synthvid payload
+    crafted = tmp_path / "crafted.png"
+    import cv2
+
+    cv2.imwrite(str(crafted), cv2.cvtColor(wm.Embedder(foreign)(frame), cv2.COLOR_RGB2BGR))
+    assert wm.detect_frames([frame]).payload is None and wm.detect_frames([wm.Embedder(foreign)(frame)]).marked
+    assert existing_payload(crafted) is None
+    # a probe that hangs (a stalled file system) costs the first frame PROBE_TIMEOUT_S, then a new payload is drawn
+    release = threading.Event()
+    monkeypatch.setattr("synthvid.provenance.verify.existing_payload", lambda *a: release.wait(5) and None)
+    monkeypatch.setattr(prov, "PROBE_TIMEOUT_S", 0.2)
+    marker = prov.Marker(Stamp("test.edit", pixels_from=str(crafted)), tmp_path / "out.png")
+    assert marker.payload.made_by_synthvid and marker.inherited_from is None
+    release.set()

@@ -136,3 +136,20 @@ def test_spare_carriers_repeat_coded_bits_evenly() -> None:
     assert counts.min() == 1 and counts.max() == 2 and counts.sum() == 264
     # no stretch of the code (e.g. its end, where the CRC and the tail are) is left on single carriers
     assert max(np.convolve(counts == 1, np.ones(4), "valid")) <= 3
+
+
+def test_re_marking_adds_only_the_shortfall() -> None:
+    """A frame that already carries this mark (an edit of a synthvid output) gets only what the mark lacks; the
+    same mark elsewhere (another tile origin) counts for nothing and the full mark is added."""
+    frame = _picture(11, 480, 640)  # above INFORMED_MAX_PIXELS: the plain, cached pattern path
+    payload = wm.Payload(content_id=7)
+    once = wm.Embedder(payload)(frame)
+    again = wm.Embedder(payload, existing=True)(once)
+    assert wm.psnr_of_mark(once, again) > 55  # ~nothing added (a plain second mark: ~41 dB, the PSNR halved twice)
+    assert wm.psnr_of_mark(once, wm.Embedder(payload)(once)) < 44
+    d = wm.detect_frames([again])
+    assert d.marked and d.payload == payload
+    moved = np.ascontiguousarray(once[37:, 53:])  # the old mark's tile origin is elsewhere now
+    fresh = wm.Embedder(payload, existing=True)
+    fresh(moved)
+    assert fresh._shortfall is not None and fresh._shortfall > 0.85

@@ -140,22 +140,3 @@ class Canvas:
         a = cv2.resize(alpha, (rw, rh), interpolation=cv2.INTER_LINEAR)[y0 - ry0:y1 - ry0, x0 - rx0:x1 - rx0]
         out[y0:y1, x0:x1] = cv2.blendLinear(big, out[y0:y1, x0:x1], a, 1 - a)  # SIMD uint8 blend; a stays in [0, 1]
         return out
-        inv = 1 / self.scale
-        pad = 2
-        r = self.resolution
-        x0 = max(0, int(np.floor(self.x0 + max(cols[0] - pad, 0) * inv)))
-        y0 = max(0, int(np.floor(self.y0 + max(rows[0] - pad, 0) * inv)))
-        x1 = min(w, int(np.ceil(self.x0 + min(cols[-1] + 1 + pad, r) * inv)))
-        y1 = min(h, int(np.ceil(self.y0 + min(rows[-1] + 1 + pad, r) * inv)))
-        if x1 <= x0 or y1 <= y0:
-            return out
-        # frame pixel (x0 + u, y0 + v) -> canvas pixel ((x0 + u - self.x0) * s, ...)
-        s = self.scale
-        m = np.array([[s, 0, (x0 - self.x0) * s], [0, s, (y0 - self.y0) * s]], np.float64)
-        size = (x1 - x0, y1 - y0)
-        flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-        big = cv2.warpAffine(image, m, size, flags=flags, borderMode=cv2.BORDER_REPLICATE)
-        a = cv2.warpAffine(alpha, m, size, flags=flags, borderMode=cv2.BORDER_CONSTANT)
-        np.clip(a, 0, 1, out=a)
-        out[y0:y1, x0:x1] = cv2.blendLinear(big, out[y0:y1, x0:x1], a, 1 - a)  # SIMD uint8 blend
-        return out

@@ -183,7 +183,7 @@ def _extract_video(faceset: Faceset, path: Path, info: Any, cfg: ExtractConfig, 
     rows: list[dict[str, Any]] = []
     added = 0
     last_commit = time.monotonic()
-    stamp = Stamp("faces.extract", cfg.to_dict(), synthetic=False, inputs=(str(path),), pixels_from=str(path))
+    stamp = Stamp("faces.extract", cfg.to_dict(), synthetic=False, inputs=(str(path),))
     bar = progress(total=max(stop - start, 0), initial=resume_at - start, desc=f"extracting {path.name}",
                    unit="frame", quiet=quiet)
 

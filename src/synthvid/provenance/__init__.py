@@ -7,10 +7,10 @@ from :func:`configure` (the CLI's ``--watermark-key`` and ``--consent``) or the 
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import dataclasses
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ class Options:
 
 
 _configured: Options | None = None
+PROBE_TIMEOUT_S = 20.0  # longest the first frame waits for the look at the input's existing mark
 
 
 def configure(watermark_key: str | None = None, consent: str | None = None) -> None:
@@ -59,41 +60,53 @@ class Marker:
         manifest.credentials()  # create or load now: a broken key fails before the work
         # Marking a picture that already carries a mark with this key: a second, different payload on the same
         # carriers fights the first (when the geometry is unchanged, e.g. lip sync of a face-swap output), the
-        # same payload adds to it. So an output keeps the payload of the input whose picture it carries. The look
-        # at that input (~0.3 s at 720p) runs beside the job's set-up; the first frame waits for it.
+        # same payload adds to it. So an output keeps the payload of the input whose picture it carries, and adds
+        # only what the mark lacks (see Embedder's ``existing``). The look at that input (~0.3 s at 720p) runs
+        # beside the job's set-up; the first frame waits for it, at most PROBE_TIMEOUT_S.
         self.inherited_from: str | None = None
         self._payload: Any = None
         self._embedder: Any = None
-        self._probe: concurrent.futures.Future | None = None
+        self._lock = threading.Lock()
+        self._probe: threading.Thread | None = None
+        self._found: list[Any] = []
         source = getattr(stamp, "pixels_from", None)
         if source:
             from synthvid.provenance.verify import existing_payload
 
-            pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="synthvid-mark-probe")
-            self._probe = pool.submit(existing_payload, source, self.key)
-            pool.shutdown(wait=False)
+            def probe() -> None:
+                self._found.append(existing_payload(source, self.key))
+
+            # a daemon thread: a job that fails or is interrupted before its first frame does not wait for it
+            self._probe = threading.Thread(target=probe, name="synthvid-mark-probe", daemon=True)
+            self._probe.start()
 
     @property
     def payload(self) -> Any:
         """The :class:`~synthvid.provenance.watermark.Payload` this output carries (waits for the input probe)."""
-        if self._payload is None:
-            from synthvid.provenance.watermark import Payload
+        with self._lock:
+            if self._payload is None:
+                from synthvid.provenance.watermark import Payload
 
-            found = self._probe.result() if self._probe is not None else None
-            if found is not None:
-                self.inherited_from = os.path.basename(str(self.stamp.pixels_from))
-            self._payload = found or Payload.new()
-        return self._payload
+                found = None
+                if self._probe is not None:
+                    self._probe.join(PROBE_TIMEOUT_S)
+                    found = self._found[0] if self._found else None  # still running: give up on it
+                if found is not None:
+                    self.inherited_from = os.path.basename(str(self.stamp.pixels_from))
+                self._payload = found or Payload.new()
+            return self._payload
 
     def mark(self, frame: np.ndarray) -> np.ndarray:
         if self._embedder is None:
             from synthvid.provenance.watermark import Embedder
 
-            self._embedder = Embedder(self.payload, self.key)
+            payload = self.payload
+            self._embedder = Embedder(payload, self.key, existing=self.inherited_from is not None)
         return self._embedder(frame)
 
     def watermark_info(self) -> dict[str, Any]:
-        info = {"content_id": self.payload.content_hex, "key": "custom" if self.custom_key else "default"}
+        payload = self.payload
+        info = {"content_id": payload.content_hex, "key": "custom" if self.custom_key else "default"}
         if self.inherited_from:
             info["content_id_from"] = self.inherited_from  # the mark (and its content id) of this input, kept
         return info

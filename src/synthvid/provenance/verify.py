@@ -114,6 +114,9 @@ def check_watermark(path: str | os.PathLike, keys: list[str] | None = None, max_
     return best
 
 
+PROBE_MAX_PIXELS = 4096 * 4096  # larger pictures are not probed (memory): their mark keeps its own payload
+
+
 def existing_payload(path: str | os.PathLike, key: str | None = None, max_frames: int = 4) -> wm.Payload | None:
     """The payload of a readable mark with ``key`` at about its embedded size (scale 0.9-1.1) in the first
     ``max_frames`` frames of a video or image, else None.
@@ -124,15 +127,22 @@ def existing_payload(path: str | os.PathLike, key: str | None = None, max_frames
     the file reports its faults."""
     try:
         p = Path(path)
-        if not p.is_file():
+        if not p.is_file():  # FIFOs, devices and folders are never opened here
             return None
+        if p.suffix.lower() in IMAGE_SUFFIXES:
+            from PIL import Image
+
+            with Image.open(p) as im:  # reads the header only
+                if im.width * im.height > PROBE_MAX_PIXELS:
+                    return None
         acc, _ = _accumulate(p, max_frames)
-        if acc.n == 0:
+        if acc.n == 0 or acc.sum is None or acc.sum.size > PROBE_MAX_PIXELS:
             return None
         d = wm.detect_residual(acc.mean(), key, frames=acc.n, scales=(0.9, 1.1))
     except Exception:  # noqa: BLE001 - a best-effort probe of a possibly hostile file; the job reads it properly
         return None
-    return d.payload if d.marked else None
+    # only synthvid's own payloads are carried on: a crafted input must not choose what our outputs say
+    return d.payload if d.marked and d.payload is not None and d.payload.made_by_synthvid else None
 
 
 def verify(path: str | os.PathLike, key: str | None = None, max_frames: int = 300) -> Verdict:

@@ -278,11 +278,17 @@ class Embedder:
     small frames get informed embedding, see the module's notes)."""
 
     def __init__(self, payload: Payload, key: str | None = None, strength: float = STRENGTH,
-                 informed: bool = True) -> None:
+                 informed: bool = True, existing: bool = False) -> None:
         self.payload = payload
         self.key = key or DEFAULT_KEY
         self.strength = float(strength)
         self.informed = informed
+        # ``existing``: the frames may already carry this very mark (an edit of a synthvid output). Informed
+        # embedding (small frames) subtracts what is there anyway; on larger frames the share of the mark already
+        # present is measured on the first frame and only the shortfall is added, so that re-marking does not
+        # double the mark (-6 dB PSNR per generation). A mark at another position or scale measures as ~0.
+        self.existing = existing
+        self._shortfall: float | None = None
         self._tile = _tile(self.key, payload.to_bytes())
         self._values = _read_carriers(_layout(self.key), np.fft.fft2(self._tile))  # the unit tile's carriers
         self._size: tuple[int, int] | None = None
@@ -307,7 +313,22 @@ class Embedder:
             pattern = self._informed_pattern(frame, gain)
         else:
             pattern = self._pattern_for(h, w)
+            if self.existing:
+                if self._shortfall is None:
+                    self._shortfall = self._measure_shortfall(frame, pattern, gain)
+                gain = gain * self._shortfall
         return _add_luma(frame, cv2.multiply(pattern, gain))
+
+    def _measure_shortfall(self, frame: np.ndarray, pattern: np.ndarray, gain: np.ndarray) -> float:
+        """1 - the share of this mark (at this size and tile origin) that ``frame`` already carries, in [0, 1]."""
+        if min(frame.shape[:2]) < TILE // 2:
+            return 1.0
+        layout = _layout(self.key)
+        host = _read_carriers(layout, np.fft.fft2(_fold(whiten(frame), 1.0)))
+        full = _read_carriers(layout, np.fft.fft2(_fold(whiten(_add_luma(frame, cv2.multiply(pattern, gain))), 1.0)))
+        added = full - host  # what one full mark puts on the carriers
+        share = float(host @ added) / max(float(added @ added), 1e-12)
+        return float(np.clip(1.0 - share, 0.0, 1.0))
 
     def _informed_pattern(self, frame: np.ndarray, gain: np.ndarray) -> np.ndarray:
         """This frame's pattern: the mark plus minus what the picture already puts on each carrier."""
