@@ -90,12 +90,12 @@ class Canvas:
         return self.resolution / self.side
 
     def to_canvas(self, points: np.ndarray) -> np.ndarray:
-        return ((points - np.array([self.x0, self.y0], np.float32)) * self.scale).astype(np.float32)
+        """Frame points (pixel centres at i + 0.5) to canvas points, by ``(p - x0) * scale``.
 
-    def matrix(self) -> np.ndarray:
-        """2 x 3 affine from frame pixels to canvas pixels."""
-        s = self.scale
-        return np.array([[s, 0, -self.x0 * s], [0, s, -self.y0 * s]], np.float64)
+        Not exactly :meth:`crop`'s mapping: the poses drawn with it sit ~0.5 canvas px down and right of the person
+        in the crop. Training and transfer both use it, so a model learns the offset and its output lands in place;
+        it is kept because changing it would shift every model already trained."""
+        return ((points - np.array([self.x0, self.y0], np.float32)) * self.scale).astype(np.float32)
 
     def region(self) -> tuple[int, int, int, int]:
         """The whole-pixel frame rectangle (x0, y0, x1, y1) the canvas stands for (it may reach outside the frame)."""

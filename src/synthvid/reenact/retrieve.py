@@ -87,7 +87,9 @@ class PartBank:
     def add(self, frame: Frame, landmarks: np.ndarray, frontal: np.ndarray, index: int) -> None:
         m = alignment_matrix(landmarks, CROP, COVERAGE)
         self.crops.append(warp_face(frame, m, CROP))
-        self.points.append(transform_points(np.asarray(landmarks)[:, :2], m))
+        # landmarks put pixel i's centre at i + 0.5, warpAffine and remap at i: points are kept in the crop's
+        # index coordinates (else a part taken from a face k times smaller lands 0.5 (k - 1) px off)
+        self.points.append(transform_points(np.asarray(landmarks)[:, :2] - 0.5, m))
         for name, part in PARTS.items():
             self._shapes[name].append(shape_descriptor(frontal, part))
         self._slot[index] = len(self.frames)
@@ -132,7 +134,7 @@ class PartBank:
         (x0, y0, x1, y1): (patch, inside) where ``inside`` is 1 where the warp is defined."""
         spec = PARTS[part]
         pts = np.asarray(landmarks, dtype=np.float32)
-        dst = pts[list(spec.warp), :2].astype(np.float64)
+        dst = pts[list(spec.warp), :2].astype(np.float64) - 0.5  # to the frame's index coordinates, as remap uses
         src = self.points[index][list(spec.warp)].astype(np.float64)
         # Map from output pixels into the crop; a 2-pixel node grid is exact enough for these small regions.
         mx, my, inside = triangle_map(src, dst, box, 2)
