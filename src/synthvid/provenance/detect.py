@@ -162,7 +162,7 @@ def detect_file(path: str | os.PathLike, model: str | os.PathLike | None = None,
         device: torch device.
         quiet: no progress bar.
     """
-    p = check_input_file(path, "file")
+    p = check_input_file(path, "input")
     resolve_device(device)  # InputError for an unknown device or CUDA without a GPU, before any work
     if heatmap is not None:
         check_output_path(heatmap, IMAGE_SUFFIXES)

@@ -100,7 +100,7 @@ def _accumulate(path: Path, max_frames: int) -> tuple[wm.Accumulator, str | None
 
 
 def check_watermark(path: str | os.PathLike, keys: list[str] | None = None, max_frames: int = 300) -> dict[str, Any]:
-    acc, why = _accumulate(check_input_file(path, "file"), max_frames)
+    acc, why = _accumulate(check_input_file(path, "input"), max_frames)
     if acc.n == 0:
         return {"marked": False, "error": why, "frames": 0, "p_value": 1.0}
     residual = acc.mean()
@@ -147,7 +147,7 @@ def existing_payload(path: str | os.PathLike, key: str | None = None, max_frames
 
 def verify(path: str | os.PathLike, key: str | None = None, max_frames: int = 300) -> Verdict:
     """Check a file's watermark (with ``key`` and the public default key) and its C2PA manifest."""
-    p = check_input_file(path, "file")
+    p = check_input_file(path, "input")
     keys = [k for k in (key or os.environ.get("SYNTHVID_WATERMARK_KEY"), wm.DEFAULT_KEY) if k]
     w = check_watermark(p, list(dict.fromkeys(keys)), max_frames)  # the public key once, even if given twice
     m = mf.check(p).as_dict()
