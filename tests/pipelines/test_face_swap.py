@@ -175,10 +175,6 @@ def test_adversarial_term_trains_the_discriminator(facesets, tmp_path):
     assert "gan_d" in summary.losses and "gan_g" in summary.losses
     ckpt = torch.load(tmp_path / "g" / "checkpoint.pt", weights_only=True)
     assert set(ckpt["state_dict"]) == {"model", "discriminator"}
-    # feature matching alone (no adversarial term) still trains the discriminator it reads
-    fm = train(facesets["astronaut"], facesets["hopper"], tmp_path / "f", small,
-               SwapTrainConfig(batch_size=2, feature_weight=0.5, gan_start=0), LoopConfig(steps=2), quiet=True)
-    assert "feature" in fm.losses and "gan_d" in fm.losses and "gan_g" not in fm.losses and fm.losses["feature"] > 0
 
 
 def test_batched_swap_equals_one_by_one(tiny_model):

@@ -32,23 +32,8 @@ class PatchDiscriminator(nn.Module):
                    nn.Conv2d(cin, 1, 3, padding=1)]
         self.net = nn.Sequential(*blocks)
 
-    def forward(self, x: torch.Tensor,
-                features: bool = False) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
-        """Realness logits; with ``features``, also the activations after each LeakyReLU (for feature matching)."""
-        if not features:
-            return self.net(x)
-        feats = []
-        for layer in self.net:
-            x = layer(x)
-            if isinstance(layer, nn.LeakyReLU):
-                feats.append(x)
-        return x, feats
-
-
-def feature_matching_loss(fake_feats: list[torch.Tensor], real_feats: list[torch.Tensor]) -> torch.Tensor:
-    """Mean L1 between the discriminator's activations of generated images and of their real counterparts
-    (pix2pixHD): with paired data (a reconstruction and its target) a learned, texture-aware reconstruction loss."""
-    return sum((f.float() - r.float()).abs().mean() for f, r in zip(fake_feats, real_feats)) / len(fake_feats)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
 
 
 def hinge_d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:

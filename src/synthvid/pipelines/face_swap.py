@@ -19,8 +19,7 @@ from synthvid.errors import InputError
 from synthvid.face import identity as ident
 from synthvid.io.faceset import open_faceset
 from synthvid.models.autoencoder import ARCH, AutoencoderConfig, SwapAutoencoder, autocast_dtype, count_parameters
-from synthvid.models.discriminator import (PatchDiscriminator, feature_matching_loss, hinge_d_loss,
-                                           hinge_g_loss)
+from synthvid.models.discriminator import PatchDiscriminator, hinge_d_loss, hinge_g_loss
 from synthvid.train import distributed as D
 from synthvid.train.data import FaceBank, sample_batch, to_frames
 from synthvid.train.loop import LoopConfig, TrainSummary, numpy_rng_state, restore_numpy_rng
@@ -46,9 +45,6 @@ class SwapTrainConfig(Config):
     mask_weight: float = option(0.1, "weight of the mask loss")
     gan_weight: float = option(0.0, "weight of the adversarial (PatchGAN) loss, for texture; 0 disables")
     gan_start: int = option(400, "step from which the adversarial loss is used (let the faces form first)")
-    feature_weight: float = option(0.0, "weight of the discriminator feature-matching loss between each "
-                                        "reconstruction and its target (from gan_start; trains the "
-                                        "discriminator even when gan_weight is 0); 0 disables")
     precision: str = option("auto", "auto (bf16 where the hardware has it), bf16 or fp32",
                             choices=("auto", "bf16", "fp32"))
 
@@ -130,29 +126,20 @@ class SwapTask:
             losses["ab"[who]] = float(rec.detach())
             losses["mask"] += float(m.detach()) / 2
         adversarial = c.gan_weight > 0 and step >= c.gan_start
-        matching = c.feature_weight > 0 and step >= c.gan_start
         fakes = torch.cat([rgb for rgb, _ in outs])  # 2B x 3 x R x R
-        reals = torch.cat([b["target"] for b in batches])  # each fake's own target, in the same order
-        if adversarial or matching:
+        if adversarial:
             self.discriminator.requires_grad_(False)
             with self._autocast():
-                logits, fake_feats = self.discriminator(fakes, features=True)
-                if adversarial:
-                    g_adv = hinge_g_loss(logits.float())
-                    total = total + c.gan_weight * g_adv
-                    losses["gan_g"] = float(g_adv.detach())
-                if matching:
-                    with torch.no_grad():
-                        _, real_feats = self.discriminator(reals, features=True)
-                    fm = feature_matching_loss(fake_feats, real_feats)
-                    total = total + c.feature_weight * fm
-                    losses["feature"] = float(fm.detach())
+                g_adv = hinge_g_loss(self.discriminator(fakes).float())
+            total = total + c.gan_weight * g_adv
+            losses["gan_g"] = float(g_adv.detach())
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
         sync(self.model.parameters())
         self.optimizer.step()
-        if adversarial or matching:
+        if adversarial:
             self.discriminator.requires_grad_(True)
+            reals = torch.cat([b["target"] for b in batches])
             with self._autocast():
                 d_loss = hinge_d_loss(self.discriminator(reals).float(), self.discriminator(fakes.detach()).float())
             self.optimizer_d.zero_grad(set_to_none=True)
