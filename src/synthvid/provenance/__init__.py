@@ -61,7 +61,7 @@ class Marker:
         # Marking a picture that already carries a mark with this key: a second, different payload on the same
         # carriers fights the first (when the geometry is unchanged, e.g. lip sync of a face-swap output), the
         # same payload adds to it. So an output keeps the payload of the input whose picture it carries, and adds
-        # only what the mark lacks (see Embedder's ``existing``). The look at that input (~0.3 s at 720p) runs
+        # only what the mark lacks (see Embedder's ``existing``). The look at that input (~0.2 s at 720p) runs
         # beside the job's set-up; the first frame waits for it, at most PROBE_TIMEOUT_S.
         self.inherited_from: str | None = None
         self._payload: Any = None

@@ -118,10 +118,10 @@ PROBE_MAX_PIXELS = 4096 * 4096  # larger pictures are not probed (memory): their
 
 
 def existing_payload(path: str | os.PathLike, key: str | None = None, max_frames: int = 4) -> wm.Payload | None:
-    """The payload of a readable mark with ``key`` at about its embedded size (scale 0.9-1.1) in the first
+    """The payload of a readable mark with ``key`` at about its embedded size (scale 0.97-1.03) in the first
     ``max_frames`` frames of a video or image, else None.
 
-    A quick look (~0.2 s at 720p; the writer uses it on the input whose picture an output carries, see
+    A quick look (~0.1 s at 720p; the writer uses it on the input whose picture an output carries, see
     :class:`~synthvid.provenance.Marker`): a synthvid output shows its mark in a few frames, and only a mark at the
     size of the new one can clash with it. Anything that is not readable media is None too; the job that reads
     the file reports its faults."""
@@ -138,7 +138,7 @@ def existing_payload(path: str | os.PathLike, key: str | None = None, max_frames
         acc, _ = _accumulate(p, max_frames)
         if acc.n == 0 or acc.sum is None or acc.sum.size > PROBE_MAX_PIXELS:
             return None
-        d = wm.detect_residual(acc.mean(), key, frames=acc.n, scales=(0.9, 1.1))
+        d = wm.detect_residual(acc.mean(), key, frames=acc.n, scales=(0.97, 1.03))
     except Exception:  # noqa: BLE001 - a best-effort probe of a possibly hostile file; the job reads it properly
         return None
     # only synthvid's own payloads are carried on: a crafted input must not choose what our outputs say
