@@ -322,8 +322,8 @@ class Embedder:
 
     def _measure_shortfall(self, frame: np.ndarray, pattern: np.ndarray, gain: np.ndarray) -> float:
         """1 - the share of this mark (at this size and tile origin) that ``frame`` already carries, in [0, 1].
-        Read on at most 4 x 4 whole tiles near the centre (tile-aligned, so the fold keeps the origin): ~30 ms at
-        720p, once per output."""
+        Read on at most 4 x 4 whole tiles near the centre (tile-aligned, so the fold keeps the origin): ~20 ms,
+        once per output."""
         h, w = frame.shape[:2]
         if min(h, w) < TILE // 2:
             return 1.0
