@@ -32,6 +32,7 @@ from synthvid.io.output import Stamp, VideoOutput, write_image
 from synthvid.io.threaded import BackgroundWriter, prefetch
 from synthvid.io.video import VideoReader, probe_video
 from synthvid.progress import progress
+from synthvid.reenact.layers import StillBackground
 from synthvid.reenact.motion import (FaceFollower, FaceState, Motion, choose_face, faces_in_photo, iter_states,
                                      motion_from, track_video)
 from synthvid.reenact.render import mouth_mode, rerender
@@ -65,6 +66,10 @@ class ReenactConfig(Config):
                        "or only warped", choices=("retrieve", "warp"))
     refine: str = option("", "neural refinement model folder from `synthvid reenact train` on a video of the "
                          "target person ('': none)")
+    background: str = option("keep", "photo modes: keep the background still while the person moves (person "
+                             "segmentation; the warp's stretch stays in a band around them), or warp it along with "
+                             "the head", 
+                             choices=("keep", "warp"))
     max_size: int = option(1024, "photo mode: longest side of the output (the portrait is shrunk if larger)")
     step: int = option(0, "warp grid spacing in pixels (0: by face size, 4 px up to ~64 px between the eyes, "
                        "coarser for larger faces; smaller: slower, marginally more exact)")
@@ -166,6 +171,13 @@ def load_portrait(path: str | os.PathLike, face: int, max_size: int) -> tuple[Fr
     return image, FaceState.of(chosen.landmarks)
 
 
+def _still(image: Frame, target: FaceState, cfg: ReenactConfig) -> StillBackground | None:
+    """What keeps the portrait's background still, when it is to stay still."""
+    if cfg.background != "keep":
+        return None
+    return StillBackground(image, float(np.ptp(target.landmarks[:, :2], axis=0).max()))
+
+
 def _preview(path: str | os.PathLike | None, shots: list[tuple[Frame, ...]], stamp: Stamp) -> None:
     if path and shots:
         rows = [list(r) for r in zip(*shots)]
@@ -209,6 +221,7 @@ def reenact_photo(portrait: str | os.PathLike, driving: str | os.PathLike | None
     driver = Driver(source_neutral, target, cfg.parts("photo"))
     mouth = mouth_mode(target.landmarks) if cfg.mouth in ("auto", "retrieve") else cfg.mouth
     step = cfg.warp_step(target)
+    still = _still(image, target, cfg)
     h, w = image.shape[:2]
     stamp = Stamp("reenact.photo", cfg.to_dict(), inputs=inputs, pixels_from=str(portrait))
     shots_at = _preview_at(len(states), preview is not None)
@@ -218,7 +231,7 @@ def reenact_photo(portrait: str | os.PathLike, driving: str | os.PathLike | None
         with BackgroundWriter(out.write) as sink:
             for i, state in enumerate(states):
                 frontal, pose = driver(state, target)
-                r = rerender(image, target.landmarks, target.pose, frontal, pose, mouth, step)
+                r = rerender(image, target.landmarks, target.pose, frontal, pose, mouth, step, still)
                 frame = _refined(refiner, r.frame, r.landmarks)
                 sink.put(frame)
                 if i in shots_at:
@@ -404,6 +417,7 @@ def reenact_stream(portrait: str | os.PathLike, stream: str, output: str | os.Pa
     image, target = load_portrait(portrait, cfg.face, cfg.max_size)
     frames, fps = open_stream(stream)
     mouth = mouth_mode(target.landmarks) if cfg.mouth in ("auto", "retrieve") else cfg.mouth
+    still = _still(image, target, cfg)
     h, w = image.shape[:2]
     driver: Driver | None = None
     no_face = 0
@@ -419,7 +433,8 @@ def reenact_stream(portrait: str | os.PathLike, stream: str, output: str | os.Pa
             else:
                 driver = driver or Driver(state, target, cfg.parts("photo"))
                 frontal, pose = driver(state, target)
-                r = rerender(image, target.landmarks, target.pose, frontal, pose, mouth, cfg.warp_step(target))
+                r = rerender(image, target.landmarks, target.pose, frontal, pose, mouth, cfg.warp_step(target),
+                             still)
                 out.write(_refined(refiner, r.frame, r.landmarks))
             bar.update(1)
         frames_done = out.frames_written

@@ -17,6 +17,7 @@ from synthvid.face import landmarks as L
 from synthvid.face.canonical import canonical_face
 from synthvid.face.pose import HeadPose, frontalize
 from synthvid.reenact.eyes import move_lids, rigid_eyes
+from synthvid.reenact.layers import StillBackground
 from synthvid.reenact.mouth import paint_interior
 from synthvid.reenact.transfer import place
 from synthvid.reenact.warp import piecewise_affine_map, region_of
@@ -46,13 +47,15 @@ class Rendered:
 
 
 def rerender(image: Frame, landmarks: np.ndarray, pose: HeadPose, new_frontal: np.ndarray, new_pose: HeadPose,
-             mouth: str = "paint", step: int = 4) -> Rendered:
+             mouth: str = "paint", step: int = 4, still: StillBackground | None = None) -> Rendered:
     """Warp the face of ``image`` (with ``landmarks`` and ``pose``) to the frontal face ``new_frontal`` posed by
     ``new_pose``.
 
     Args:
         mouth: "paint" to synthesise the interior of an opened mouth (:func:`paint_interior`), "warp" to keep the
             warped original (when the original mouth is open itself), "none" to leave the gap for the caller.
+        still: keeps the background still (:class:`StillBackground`): the head's motion fades out in a band
+            around the person; without it the warp bends the background all around a moving head.
     """
     pts = np.asarray(landmarks, dtype=np.float64)
     new = place(new_frontal, new_pose)
@@ -75,7 +78,10 @@ def rerender(image: Frame, landmarks: np.ndarray, pose: HeadPose, new_frontal: n
     s = np.concatenate([pts[:, :2], ring_src])
     d = np.concatenate([shown, ring_dst])
     box = region_of(np.concatenate([ring_src, ring_dst]), image.shape[:2], margin=RING_MARGIN)
-    out = piecewise_affine_map(s, d, image.shape[:2], box, step).apply(image)
+    warp = piecewise_affine_map(s, d, image.shape[:2], box, step)
+    if still is not None and moved:
+        warp = still.restrict(warp)
+    out = warp.apply(image)
     out = move_lids(out, shown, dst_face)
     new = np.concatenate([dst_face, new[:, 2:]], 1).astype(np.float32)
     if mouth == "paint":
