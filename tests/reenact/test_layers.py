@@ -69,6 +69,17 @@ def test_rerender_with_a_still_background_moves_only_the_person():
     assert np.array_equal(kept.frame[face], plain.frame[face])  # the person is rendered as before
 
 
+def test_the_face_always_moves_even_when_segmentation_misses_it():
+    h = w = 120
+    face = np.array([[40, 40], [80, 40], [80, 90], [40, 90]], np.float32)
+    still = StillBackground(np.zeros((h, w, 3), np.uint8), face_size=50.0, mask=np.zeros((h, w), np.float32),
+                            face=face)
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    r = still.restrict(WarpMap((0, 0, w, h), gx - 3.0, gy.copy()))
+    assert r.map_x[60, 60] == pytest.approx(57.0)  # inside the face: the full motion
+    assert r.map_x[60, 115] == 115.0  # well away from it: none
+
+
 def test_person_mask_finds_the_astronaut():
     skimage = pytest.importorskip("skimage.data")
     img = skimage.astronaut()

@@ -175,7 +175,7 @@ def _still(image: Frame, target: FaceState, cfg: ReenactConfig) -> StillBackgrou
     """What keeps the portrait's background still, when it is to stay still."""
     if cfg.background != "keep":
         return None
-    return StillBackground(image, float(np.ptp(target.landmarks[:, :2], axis=0).max()))
+    return StillBackground(image, float(np.ptp(target.landmarks[:, :2], axis=0).max()), face=target.landmarks)
 
 
 def _preview(path: str | os.PathLike | None, shots: list[tuple[Frame, ...]], stamp: Stamp) -> None:

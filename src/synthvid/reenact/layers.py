@@ -61,12 +61,18 @@ class StillBackground:
         image: the portrait, H x W x 3 uint8.
         face_size: size of its face in pixels (the band scales with it).
         mask: its person mask (default: :func:`person_mask`).
+        face: the face's landmarks (N x 2 or 3, pixels): their hull always counts as the person, so a
+            segmentation that misses the face (a painting, a mask, a cartoon) cannot freeze the head.
     """
 
-    def __init__(self, image: Frame, face_size: float, mask: np.ndarray | None = None) -> None:
+    def __init__(self, image: Frame, face_size: float, mask: np.ndarray | None = None,
+                 face: np.ndarray | None = None) -> None:
         self.mask = person_mask(image) if mask is None else np.clip(np.asarray(mask, np.float32), 0.0, 1.0)
         if self.mask.shape != image.shape[:2]:
             raise ValueError(f"mask is {self.mask.shape}, image {image.shape[:2]}")
+        if face is not None:
+            hull = cv2.convexHull(np.asarray(face, np.float32)[:, :2]).round().astype(np.int32)
+            cv2.fillConvexPoly(self.mask, hull, 1.0)
         self.distance = distance_from_person(self.mask)
         self.band = BAND * float(face_size)
 
