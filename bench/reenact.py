@@ -41,6 +41,7 @@ from synthvid.metrics.landmarks import temporal_jitter  # noqa: E402
 from synthvid.pipelines.reenact import Driver, ReenactConfig, reenact_photo, reenact_video  # noqa: E402
 from synthvid.reenact.motion import FaceState, track_video  # noqa: E402
 from synthvid.reenact.mouth import paint_interior  # noqa: E402
+from synthvid.reenact.layers import StillBackground  # noqa: E402
 from synthvid.reenact.render import rerender  # noqa: E402
 from synthvid.reenact.retrieve import PartBank  # noqa: E402
 from synthvid.viz import image_grid, label  # noqa: E402
@@ -213,7 +214,8 @@ def stage_costs(portrait: Path, target: Path, drive: Path, size: int) -> dict:
     transfer_ms = (time.perf_counter() - t0) * 1000 / len(new)
     t0 = time.perf_counter()
     step = ReenactConfig().warp_step(tgt)
-    rendered = [rerender(img, tgt.landmarks, tgt.pose, f, p, "none", step) for f, p in new]
+    still = StillBackground(img, float(np.ptp(tgt.landmarks[:, :2], axis=0).max()), face=tgt.landmarks)
+    rendered = [rerender(img, tgt.landmarks, tgt.pose, f, p, "none", step, still) for f, p in new]
     warp_ms = (time.perf_counter() - t0) * 1000 / len(new)
     t0 = time.perf_counter()
     for r in rendered:

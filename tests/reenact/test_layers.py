@@ -10,7 +10,8 @@ import pytest
 from synthvid.face.canonical import canonical_face
 from synthvid.face.pose import euler_to_rotation
 from synthvid.reenact import transfer as T
-from synthvid.reenact.layers import StillBackground, _jacobian, distance_from_person, motion_weight, person_mask
+from synthvid.reenact.layers import (MIN_JACOBIAN, StillBackground, _jacobian, distance_from_person, motion_weight,
+                                     person_mask)
 from synthvid.reenact.motion import FaceState
 from synthvid.reenact.render import rerender
 from synthvid.reenact.warp import WarpMap
@@ -31,7 +32,7 @@ def test_motion_weight_is_one_on_the_person_and_fades_to_zero():
     assert w[50, 95] == 0.0 and w[0, 0] == 0.0  # beyond the band
     row = w[50, 70:95]
     assert np.all(np.diff(row) <= 1e-6) and 0 < w[50, 80] < 1  # a smooth fall in between
-    assert np.isinf(distance_from_person(np.zeros((4, 4), np.float32))).all()  # nobody: no motion anywhere
+    assert (distance_from_person(np.zeros((4, 4), np.float32)) >= 1e6).all()  # nobody: no motion anywhere
     assert motion_weight(distance_from_person(np.zeros((4, 4), np.float32)), 5.0).max() == 0.0
 
 
@@ -41,12 +42,21 @@ def test_restrict_keeps_the_person_moving_and_the_background_still_without_folds
     gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
     shift = WarpMap((0, 0, w, h), gx - 12.0, gy.copy())  # everything moves 12 px right (samples from the left)
     r = still.restrict(shift)
-    assert r.map_x[80, 80] == pytest.approx(68.0) and r.map_x[80, 109] == pytest.approx(97.0)  # the person
-    assert r.map_x[5, 5] == 5.0 and r.map_x[80, 155] == 155.0 and np.array_equal(r.map_y, gy)  # far: still
-    # a 12 px shift is too much for the 6 px band (0.15 face sizes): it is widened until nothing folds
-    assert _jacobian(r.map_x, r.map_y).min() >= 0.0
+    assert r.map_x[80, 80] == pytest.approx(68.0) and r.map_x[80, 60] == pytest.approx(48.0)  # the person
+    assert r.map_x[80, 121] == pytest.approx(109.0)  # its leading edge lands 12 px on, not squeezed into the band
+    # a 12 px shift is too much for the 4 px band (0.1 face sizes): it was widened so that nothing folds
+    assert still.band == pytest.approx(4.0) and 12.0 < still.last_band < 60.0
+    far = still.distance > still.last_band + 12
+    assert far.sum() > 5000 and np.array_equal(r.map_x[far], gx[far]) and np.array_equal(r.map_y, gy)
+    fading = (still.distance > 0) & (still.distance < still.last_band)
+    assert _jacobian(r.map_x, r.map_y)[fading].min() >= MIN_JACOBIAN
     narrow = gx + motion_weight(still.distance, still.band) * -12.0
     assert _jacobian(narrow, gy).min() < 0  # (what the narrow band alone would have done)
+    # a 478 x 3 landmark array (non-contiguous x, y view) marks the face as the person
+    face = np.zeros((478, 3), np.float32)
+    face[:, :2] = np.random.default_rng(0).uniform(20, 40, (478, 2))
+    with_face = StillBackground(np.zeros((h, w, 3), np.uint8), 40.0, mask=np.zeros((h, w), np.float32), face=face)
+    assert with_face.mask[30, 30] == 1.0 and with_face.mask[100, 100] == 0.0
 
 
 def test_rerender_with_a_still_background_moves_only_the_person():
@@ -60,8 +70,7 @@ def test_rerender_with_a_still_background_moves_only_the_person():
     plain = rerender(img, st.landmarks, st.pose, st.frontal, turned, mouth="none")
     kept = rerender(img, st.landmarks, st.pose, st.frontal, turned, mouth="none", still=still)
     np.testing.assert_allclose(kept.landmarks, plain.landmarks)  # the face lands in the same place
-    far = motion_weight(still.distance, still.band) == 0  # (the band may widen: compare well outside it)
-    far &= still.distance > 3 * still.band
+    far = still.distance > still.last_band + 30  # beyond the band it used (plus the head's motion)
     assert np.array_equal(kept.frame[far], img[far])
     bent = (plain.frame != img).any(-1) & far
     assert bent.sum() > 2000  # ... where the plain warp bent the background

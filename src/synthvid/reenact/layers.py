@@ -21,7 +21,10 @@ from synthvid.reenact.warp import WarpMap
 from synthvid.types import Frame
 
 BAND = 0.1  # width of the band around the person over which the head's motion fades out, in face sizes
-MIN_JACOBIAN = 0.0  # the band is widened (x1.5, up to 4 times) until the faded map shrinks no area in it below this
+MIN_JACOBIAN = 0.2  # the faded map may shrink no area in the band below this (0: folded over)
+WIDEN = (1.0, 1.5, 2.25)  # the band that keeps MIN_JACOBIAN is computed, then checked, and widened if need be;
+# beyond the last try the head's motion is not faded at all (the plain warp)
+FAR = 1e6  # "distance" where there is no person at all (finite, so that it interpolates)
 PERSON = 0.5  # mask value from which a pixel is the person's
 
 
@@ -44,7 +47,7 @@ def distance_from_person(mask: np.ndarray) -> np.ndarray:
     """Pixels from each pixel to the nearest pixel of the person (``mask >= PERSON``); 0 on the person."""
     outside = (mask < PERSON).astype(np.uint8)
     if outside.all():
-        return np.full(mask.shape, np.inf, np.float32)
+        return np.full(mask.shape, FAR, np.float32)
     return cv2.distanceTransform(outside, cv2.DIST_L2, 5)
 
 
@@ -71,29 +74,55 @@ class StillBackground:
         if self.mask.shape != image.shape[:2]:
             raise ValueError(f"mask is {self.mask.shape}, image {image.shape[:2]}")
         if face is not None:
-            hull = cv2.convexHull(np.asarray(face, np.float32)[:, :2]).round().astype(np.int32)
-            cv2.fillConvexPoly(self.mask, hull, 1.0)
+            pts = np.ascontiguousarray(np.asarray(face, np.float32)[:, :2])
+            cv2.fillConvexPoly(self.mask, cv2.convexHull(pts).round().astype(np.int32), 1.0)
         self.distance = distance_from_person(self.mask)
+        gy, gx = np.gradient(self.distance)
+        self._away = (gx.astype(np.float32), gy.astype(np.float32))  # unit vectors away from the person
         self.band = BAND * float(face_size)
+        self.last_band = self.band  # the band the last :meth:`restrict` used (inf: not faded)
 
     def restrict(self, warp: WarpMap) -> WarpMap:
         """``warp`` with its motion faded out away from the person: unchanged on the person, none beyond the band.
-        A band too narrow for the motion would fold the picture over (the Jacobian of the map turns negative):
-        it is widened until it does not."""
+
+        The weight of an output pixel follows the nearer of itself and the point it samples, so the head's
+        leading edge lands where the warp puts it instead of being squeezed into the band. A band too narrow for
+        the motion would fold the picture over: the fade of a displacement ``s`` (its part pointing away from the
+        person) over a band ``b`` scales areas by about ``1 - 1.5 s / b``, so the band is made wide enough for
+        :data:`MIN_JACOBIAN`, checked, widened if need be, and given up (the plain warp) if that is not enough.
+        """
         x0, y0, x1, y1 = warp.box
-        dist = self.distance[y0:y1, x0:x1]
+        box = (slice(y0, y1), slice(x0, x1))
         gx = np.arange(x0, x1, dtype=np.float32)[None, :]
         gy = np.arange(y0, y1, dtype=np.float32)[:, None]
         dx, dy = warp.map_x - gx, warp.map_y - gy
-        band = self.band
-        for attempt in range(5):
+        sampled = cv2.remap(self.distance, warp.map_x, warp.map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        dist = np.minimum(self.distance[box], sampled)
+        away = self._away[0][box] * dx + self._away[1][box] * dy
+        widest = self.band * WIDEN[-1] * 4.0
+        near = (dist > 0) & (dist < widest)
+        s = float(away[near].max(initial=0.0))
+        need = max(self.band, 1.5 * s / (1.0 - MIN_JACOBIAN))
+        for k in WIDEN:
+            band = need * k
             wgt = motion_weight(dist, band)
             map_x, map_y = gx + wgt * dx, gy + wgt * dy
-            fading = (wgt > 0) & (wgt < 1)
-            if attempt == 4 or not fading.any() or _jacobian(map_x, map_y)[fading].min() >= MIN_JACOBIAN:
-                break
-            band *= 1.5
-        return WarpMap(warp.box, map_x.astype(np.float32), map_y.astype(np.float32))
+            if _unfolded(map_x, map_y, (wgt > 0) & (wgt < 1)):
+                self.last_band = band
+                return WarpMap(warp.box, map_x, map_y)
+        self.last_band = float("inf")
+        return warp
+
+
+def _unfolded(map_x: np.ndarray, map_y: np.ndarray, fading: np.ndarray) -> bool:
+    """Whether the map keeps every area in the fading region above :data:`MIN_JACOBIAN` (checked on that region's
+    bounding box only)."""
+    rows, cols = np.flatnonzero(fading.any(1)), np.flatnonzero(fading.any(0))
+    if len(rows) == 0:
+        return True
+    sub = (slice(max(rows[0] - 1, 0), rows[-1] + 2), slice(max(cols[0] - 1, 0), cols[-1] + 2))
+    jac = _jacobian(map_x[sub], map_y[sub])
+    return bool(jac[fading[sub]].min() >= MIN_JACOBIAN)
 
 
 def _jacobian(map_x: np.ndarray, map_y: np.ndarray) -> np.ndarray:
