@@ -260,7 +260,7 @@ def write_results(stages: dict, speed: dict, params: int, command: str) -> None:
 BASELINE_NOTE = ("The plain baseline is this code configured as the classic recipe: 64 px, 9.4 M parameters, L1 loss "
                  "only, no eye/mouth weighting, no expression guide; same data, augmentation and conversion "
                  "(`python bench/face_swap.py --stages 20 --tag baseline --no-speed --resolution 64 --model-set "
-                 "expression=false --set ssim_weight=0 edge_weight=0 eyes_weight=1 mouth_weight=1`).")
+                 "expression=false --set ssim_weight=0 edge_weight=0 eyes_weight=1 mouth_weight=1 gan_weight=0`).")
 
 
 def _baseline() -> dict:

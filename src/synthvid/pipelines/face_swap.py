@@ -43,7 +43,7 @@ class SwapTrainConfig(Config):
     ssim_weight: float = option(1.0, "weight of the structural (DSSIM) loss")
     edge_weight: float = option(0.5, "weight of the image-gradient loss (sharpness)")
     mask_weight: float = option(0.1, "weight of the mask loss")
-    gan_weight: float = option(0.0, "weight of the adversarial (PatchGAN) loss, for texture; 0 disables")
+    gan_weight: float = option(0.05, "weight of the adversarial (PatchGAN) loss, for texture; 0 disables")
     gan_start: int = option(400, "step from which the adversarial loss is used (let the faces form first)")
     precision: str = option("auto", "auto (bf16 where the hardware has it), bf16 or fp32",
                             choices=("auto", "bf16", "fp32"))
