@@ -43,9 +43,8 @@ def test_restrict_keeps_the_person_moving_and_the_background_still_without_folds
     shift = WarpMap((0, 0, w, h), gx - 12.0, gy.copy())  # everything moves 12 px right (samples from the left)
     r = still.restrict(shift)
     assert r.map_x[80, 80] == pytest.approx(68.0) and r.map_x[80, 60] == pytest.approx(48.0)  # the person
-    assert r.map_x[80, 121] == pytest.approx(109.0)  # its leading edge lands 12 px on, not squeezed into the band
     # a 12 px shift is too much for the 4 px band (0.1 face sizes): it was widened so that nothing folds
-    assert still.band == pytest.approx(4.0) and 12.0 < still.last_band < 60.0
+    assert still.band == pytest.approx(4.0) and 12.0 < still.last_band < 4.0 * 1.5 ** 5
     far = still.distance > still.last_band + 12
     assert far.sum() > 5000 and np.array_equal(r.map_x[far], gx[far]) and np.array_equal(r.map_y, gy)
     fading = (still.distance > 0) & (still.distance < still.last_band)
