@@ -214,7 +214,7 @@ def stage_costs(portrait: Path, target: Path, drive: Path, size: int) -> dict:
     transfer_ms = (time.perf_counter() - t0) * 1000 / len(new)
     t0 = time.perf_counter()
     step = ReenactConfig().warp_step(tgt)
-    still = StillBackground(img, float(np.ptp(tgt.landmarks[:, :2], axis=0).max()), face=tgt.landmarks)
+    still = StillBackground(img, face=tgt.landmarks)
     rendered = [rerender(img, tgt.landmarks, tgt.pose, f, p, "none", step, still) for f, p in new]
     warp_ms = (time.perf_counter() - t0) * 1000 / len(new)
     t0 = time.perf_counter()

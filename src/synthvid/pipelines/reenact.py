@@ -68,8 +68,7 @@ class ReenactConfig(Config):
                          "target person ('': none)")
     background: str = option("keep", "photo modes: keep the background still while the person moves (person "
                              "segmentation; the warp's stretch stays in a band around them), or warp it along with "
-                             "the head", 
-                             choices=("keep", "warp"))
+                             "the head", choices=("keep", "warp"))
     max_size: int = option(1024, "photo mode: longest side of the output (the portrait is shrunk if larger)")
     step: int = option(0, "warp grid spacing in pixels (0: by face size, 4 px up to ~64 px between the eyes, "
                        "coarser for larger faces; smaller: slower, marginally more exact)")
@@ -175,7 +174,7 @@ def _still(image: Frame, target: FaceState, cfg: ReenactConfig) -> StillBackgrou
     """What keeps the portrait's background still, when it is to stay still."""
     if cfg.background != "keep":
         return None
-    return StillBackground(image, float(np.ptp(target.landmarks[:, :2], axis=0).max()), face=target.landmarks)
+    return StillBackground(image, face=target.landmarks)
 
 
 def _preview(path: str | os.PathLike | None, shots: list[tuple[Frame, ...]], stamp: Stamp) -> None:

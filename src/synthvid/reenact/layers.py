@@ -24,7 +24,7 @@ BAND = 0.1  # width of the band around the person over which the head's motion f
 MIN_JACOBIAN = 0.05  # the faded map may shrink no area in the band below this (0: folded over)
 WIDEN, WIDEN_STEPS = 1.5, 6  # a band that folds is widened by this factor, up to 5 times (7.6x); beyond that the
 # head's motion is not faded at all (the plain warp)
-FAR = 1e6  # "distance" where there is no person at all (finite, so that it interpolates)
+FAR = 1e6  # "distance" everywhere when there is no person at all
 PERSON = 0.5  # mask value from which a pixel is the person's
 
 
@@ -62,14 +62,18 @@ class StillBackground:
 
     Args:
         image: the portrait, H x W x 3 uint8.
-        face_size: size of its face in pixels (the band scales with it).
+        face_size: size of its face in pixels (the band scales with it; default: the extent of ``face``).
         mask: its person mask (default: :func:`person_mask`).
         face: the face's landmarks (N x 2 or 3, pixels): their hull always counts as the person, so a
             segmentation that misses the face (a painting, a mask, a cartoon) cannot freeze the head.
     """
 
-    def __init__(self, image: Frame, face_size: float, mask: np.ndarray | None = None,
+    def __init__(self, image: Frame, face_size: float | None = None, mask: np.ndarray | None = None,
                  face: np.ndarray | None = None) -> None:
+        if face_size is None:
+            if face is None:
+                raise ValueError("StillBackground needs the face's size or its landmarks")
+            face_size = float(np.ptp(np.asarray(face)[:, :2], axis=0).max())
         self.mask = person_mask(image) if mask is None else np.clip(np.asarray(mask, np.float32), 0.0, 1.0)
         if self.mask.shape != image.shape[:2]:
             raise ValueError(f"mask is {self.mask.shape}, image {image.shape[:2]}")
