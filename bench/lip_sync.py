@@ -35,7 +35,7 @@ from synthvid.io.output import Stamp, write_image  # noqa: E402
 from synthvid.lipsync.data import load_clip  # noqa: E402
 from synthvid.lipsync.model import LipSyncModel  # noqa: E402
 from synthvid.lipsync.shape import landmark_distance, opening  # noqa: E402
-from synthvid.lipsync.sync import estimate_offset, sync_check  # noqa: E402
+from synthvid.lipsync.sync import estimate_offset, shift_features, sync_check  # noqa: E402
 from synthvid.lipsync.texture import MouthSynthesizer  # noqa: E402
 from synthvid.pipelines.lip_sync import lipsync, load_target, render_frame, train  # noqa: E402
 from synthvid.reenact.sequence import loudness_envelope  # noqa: E402
@@ -46,15 +46,6 @@ PAIRS = (("obama_clip1", "obama_clip2"), ("andrew_clip1", "andrew_clip2"))
 SHIFTS = [s for s in range(-10, 11) if s != 0]
 
 
-def shifted(features: np.ndarray, s: int) -> np.ndarray:
-    """Features as if the sound came ``s`` frames late (s > 0) or early."""
-    if s > 0:
-        return np.concatenate([np.repeat(features[:1], s, 0), features[:-s]])
-    if s < 0:
-        return np.concatenate([features[-s:], np.repeat(features[-1:], -s, 0)])
-    return features
-
-
 def loudness_baseline(train_clip, test_clip, train_path: Path, test_path: Path) -> np.ndarray:
     """mean + lag-shifted loudness x a fitted offset direction (gain and lag chosen on the training clip)."""
     def env(clip, path):
@@ -63,14 +54,14 @@ def loudness_baseline(train_clip, test_clip, train_path: Path, test_path: Path) 
     off = train_clip.offsets().reshape(len(train_clip), -1)
     best = None
     for lag in range(-6, 7):
-        e = shifted(e_tr[:, None], lag)[:, 0]
+        e = shift_features(e_tr[:, None], lag)[:, 0]
         e = e - e.mean()
         v = (e[:, None] * off).sum(0) / max(float((e ** 2).sum()), 1e-9)
         err = float(((off - e[:, None] * v) ** 2).mean())
         if best is None or err < best[0]:
             best = (err, lag, v, float(e_tr.mean()))
     _, lag, v, m = best
-    e = shifted(e_te[:, None], lag)[:, 0] - m
+    e = shift_features(e_te[:, None], lag)[:, 0] - m
     return train_clip.mean_shape()[None] + (e[:, None] * v).reshape(len(e), 59, 2)
 
 
@@ -113,7 +104,7 @@ def sync_section(cache: Path) -> tuple[dict, list[list[object]]]:
         c = load_clip(p, cache)
         real = opening(c.shapes)
         zero = estimate_offset(real, c.features, c.fps, model=model).offset
-        e = [estimate_offset(real, shifted(c.features, s), c.fps, model=model).offset - s for s in SHIFTS]
+        e = [estimate_offset(real, shift_features(c.features, s), c.fps, model=model).offset - s for s in SHIFTS]
         errs += e
         rel_errs += [x - zero for x in e]
         held = "held out" if p.stem in ("obama_clip2", "andrew_clip2") else "in generic training"

@@ -123,6 +123,8 @@ def _cmd_lipsync(args: argparse.Namespace) -> None:
         loop = LoopConfig(steps=args.steps or 0, minutes=args.minutes or 0.0) if args.steps or args.minutes else None
         s = train(args.target[1:], args.output, loop, config_from_args(LipSyncTrainConfig, args), quiet=args.quiet)
         tuned = f", LSTM fine-tuned to step {s.step}" if s.step else ""
+        for note in s.notes:
+            print(f"note: {note}")
         print(f"done: speech filter adapted on {s.frames} frames{tuned}; person-specific lip-sync model in "
               f"{args.output}")
         return

@@ -16,7 +16,7 @@ from synthvid.lipsync.data import ClipData
 from synthvid.lipsync.model import LipSyncModel, generic_network
 from synthvid.lipsync.retime import retime
 from synthvid.lipsync.shape import POINTS, ShapePCA, landmark_distance, mouth_shape, opening
-from synthvid.lipsync.sync import _lagged_corr, estimate_offset
+from synthvid.lipsync.sync import ALIGN_MIN_FRAMES, _lagged_corr, align_clip, estimate_offset, shift_features
 from synthvid.lipsync.texture import weighted_median
 from synthvid.models.audio2mouth import (Audio2Mouth, Audio2MouthConfig, context_rows, from_model_rate, rate_factor,
                                          to_model_rate)
@@ -179,6 +179,40 @@ def test_sync_lag_convention():
         got = estimate_offset(real, feats, 25.0, max_offset=8, model=LipSyncModel(net))
         assert got.offset == late
     assert _lagged_corr(pred, pred, 3)[3] == pytest.approx(1.0)
+
+
+def test_shift_features_moves_and_pads():
+    f = np.arange(6, dtype=np.float32)[:, None] * np.ones((1, 2), np.float32)
+    assert shift_features(f, 2)[:, 0].tolist() == [0, 0, 0, 1, 2, 3]  # the sound comes 2 frames later
+    assert shift_features(f, -2)[:, 0].tolist() == [2, 3, 4, 5, 5, 5]
+    assert shift_features(f, 0) is f
+    assert shift_features(f, 9).shape == f.shape
+
+
+def test_out_of_sync_training_clip_is_moved_into_sync():
+    net = generic_network()
+    rng = np.random.default_rng(5)
+    feats = rng.normal(size=(400, F.DIM)).astype(np.float32)
+    from synthvid.lipsync.sync import _MEAN_LIPS
+    shapes = _MEAN_LIPS + net.offsets(feats, 25.0) * 1.5  # a plausible mouth: opening is a ratio of its points
+    clip = ClipData("late.mp4", 25.0, shift_features(feats, 4), shapes, np.ones(400, bool), np.ones(400, np.float32),
+                    None)  # its sound comes 4 frames after the picture
+    a = align_clip(clip, LipSyncModel(net))
+    assert a.applied and a.result.offset == 4
+    assert np.array_equal(a.clip.features[8:-8], feats[8:-8])
+    assert "4 frames (160 ms) late" in a.note()
+    near = dataclasses.replace(clip, features=shift_features(feats, ALIGN_MIN_FRAMES - 1))
+    b = align_clip(near, LipSyncModel(net))  # within the estimator's own tolerance: left alone
+    assert not b.applied and b.clip is near and b.note() == ""
+    short = dataclasses.replace(clip, features=clip.features[:20], shapes=shapes[:20], found=clip.found[:20],
+                                activity=clip.activity[:20])
+    assert align_clip(short).result is None
+    # fitting the person on the late clip: aligned, the filter learns the mouth; not aligned, it learns the lag too
+    fitted, raw = LipSyncModel.generic(), LipSyncModel.generic()
+    notes = fitted.fit_person([clip], weight=5.0)
+    assert notes[0].applied and raw.fit_person([clip], weight=5.0, align=False)[0].result is None
+    err = [landmark_distance(m.shapes(feats, 25.0), shapes, lips_only=False) for m in (fitted, raw)]
+    assert err[0] < 0.8 * err[1]
 
 
 def test_text_to_speech():

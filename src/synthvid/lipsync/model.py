@@ -16,12 +16,16 @@ import functools
 import os
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from synthvid.errors import CheckpointError, InputError
 from synthvid.lipsync.data import ClipData
 from synthvid.models.audio2mouth import ARCH, Audio2Mouth, Audio2MouthConfig
 from synthvid.train.checkpoint import load_checkpoint
+
+if TYPE_CHECKING:
+    from synthvid.lipsync.sync import ClipAlignment
 
 PERSON_WEIGHT = 2.0  # a target frame counts this many generic training frames in the person-specific filter
 PERSON_FILE = "person.npz"
@@ -90,17 +94,23 @@ class LipSyncModel:
                 np.savez(fh, mean_shape=self.mean_shape)
         return p
 
-    def fit_person(self, clips: list[ClipData], weight: float = PERSON_WEIGHT) -> None:
+    def fit_person(self, clips: list[ClipData], weight: float = PERSON_WEIGHT, align: bool = True) -> list[ClipAlignment]:
         """Adapt the speech filter to the target's clips (MAP update; ``weight`` 0: generic filter) and keep the
-        target's mean mouth shape."""
+        target's mean mouth shape. With ``align`` each clip's A/V sync is checked first with this (still generic)
+        network and clips whose sound is 2+ frames off are moved into sync (:func:`synthvid.lipsync.sync.align_clip`).
+        Returns one :class:`~synthvid.lipsync.sync.ClipAlignment` per clip (its ``clip`` is what was fitted on)."""
+        from synthvid.lipsync.sync import ClipAlignment, align_clip  # noqa: PLC0415, F811 - sync imports this module
         from synthvid.lipsync.training import filter_stats  # noqa: PLC0415 - training pulls in the loop
 
+        alignments = [align_clip(c, self) if align else ClipAlignment(c, None, False) for c in clips]
+        clips = [a.clip for a in alignments]
         found = sum(int(c.found.sum()) for c in clips)
         if not found:
             raise InputError("no frame of the target shows a face to learn the mouth from")
         self.mean_shape = (np.sum([c.mean_shape() * c.found.sum() for c in clips], 0) / found).astype(np.float32)
         if weight > 0:
             self.network.solve_filter(*filter_stats(clips, self.network), weight=weight)
+        return alignments
 
     def offsets(self, features: np.ndarray, fps: float) -> np.ndarray:
         """(T, 59, 2) predicted offsets from the person's mean mouth."""

@@ -235,8 +235,8 @@ def _fit_on_target(net: LipSyncModel, tgt: Target) -> str:
     clip = ClipData(tgt.path.name, tgt.fps, speech_features(samples, tgt.fps, n),
                     mouth_shape(tgt.motion.frontal()), tgt.motion.found.copy(),
                     speech_activity(samples, tgt.fps, n), None)
-    net.fit_person([clip])
-    return "speech filter adapted to the target's own speech"
+    aligned = net.fit_person([clip])[0]
+    return "speech filter adapted to the target's own speech" + (f" ({aligned.note()})" if aligned.note() else "")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -246,6 +246,8 @@ class LipSyncTrainConfig(Config):
     person_weight: float = option(2.0, "how many generic training frames one frame of the target counts for when "
                                   "the speech filter is re-solved (0: keep the generic filter)")
     lr: float = option(5e-4, "learning rate of the optional LSTM fine-tuning (--steps/--minutes)")
+    align: bool = option(True, "check each target video's A/V sync first and move sound that is 2+ frames off into "
+                         "sync before fitting (otherwise the model learns the offset)")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -257,6 +259,7 @@ class LipSyncTrainConfig(Config):
 class TrainSummary:
     step: int  # LSTM fine-tuning steps done (0: the closed-form stage only)
     frames: int  # target frames with a face that the person-specific filter learned from
+    notes: list[str] = dataclasses.field(default_factory=list)  # e.g. target videos moved into sync
 
 
 def train(targets: Sequence[str | os.PathLike], out_dir: str | os.PathLike, loop: object | None = None,
@@ -287,16 +290,18 @@ def train(targets: Sequence[str | os.PathLike], out_dir: str | os.PathLike, loop
                              "or choose another folder")
     clips = [load_clip(p, quiet=quiet) for p in paths]
     model = LipSyncModel.generic()
-    model.fit_person(clips, cfg.person_weight)
+    alignments = model.fit_person(clips, cfg.person_weight, cfg.align)
+    clips = [a.clip for a in alignments]
     net = model.network
     net.freeze_filter()
     task = Audio2MouthTask(clips, net, Audio2MouthTrainConfig(lr=cfg.lr), seed=getattr(loop, "seed", 0))
     # What a resumed fine-tuning must match: the network's shape, and what its filter was fitted on.
-    arch = {**net.cfg.to_dict(), "person_weight": cfg.person_weight, "targets": sorted(file_digest(p) for p in paths)}
+    arch = {**net.cfg.to_dict(), "person_weight": cfg.person_weight, "align": cfg.align,
+            "targets": sorted(file_digest(p) for p in paths)}
     step = 0
     if loop is not None:
         step = run_loop(task, out, loop, arch_config=arch, quiet=quiet).step  # type: ignore[arg-type]
     else:
         save_task_checkpoint(task, ckpt, arch_config=arch)
     model.save_person(out_dir)
-    return TrainSummary(step, sum(int(c.found.sum()) for c in clips))
+    return TrainSummary(step, sum(int(c.found.sum()) for c in clips), [a.note() for a in alignments if a.note()])
