@@ -117,6 +117,29 @@ def _mark_residual(payload: wm.Payload, pilot_gain: float, noise: float, seed: i
     return (tile + np.random.default_rng(seed).normal(0, noise, tile.shape)).astype(np.float32)
 
 
+def test_payload_is_read_a_pixel_away_from_a_displaced_pilot_peak() -> None:
+    # After an attack the picture's interference can move the pilot's peak a pixel off the data's position. Here the
+    # pilot carriers are laid one pixel down and right of the data carriers, and the noise is such that the data do
+    # not read at the pilot's position: the detector must find them next to it.
+    layout = wm._layout(wm.DEFAULT_KEY)
+    payload = wm.Payload(content_id=42)
+    coded = wm._coded_bits(payload.to_bytes())
+    data, pilot = layout.sign.copy(), np.zeros(len(layout.sign))
+    data[:layout.n_pilot] = 0.0
+    data[layout.n_pilot:] *= (coded * 2.0 - 1.0)[wm._carrier_bits(layout.n_data, len(coded))]
+    pilot[:layout.n_pilot] = layout.sign[:layout.n_pilot]
+    tile = np.fft.ifft2(wm._carrier_spectrum(layout, data)).real + np.roll(
+        np.fft.ifft2(wm._carrier_spectrum(layout, pilot)).real, (1, 1), axis=(0, 1))
+    residual = np.tile(tile / tile.std(), (2, 2))
+    residual = (residual + np.random.default_rng(3).normal(0, 15.0, residual.shape)).astype(np.float32)
+    assert not wm._decode_at(residual, wm.DEFAULT_KEY, 1.0, (1, 1))[1]  # at the pilot's peak: no read
+    d = wm.detect_residual(residual)
+    assert d.marked and d.payload == payload and d.offset == (0, 0)
+    assert d.p_value < wm.FALSE_POSITIVE_RATE
+    near = wm._decode_near(residual, wm.DEFAULT_KEY, 1.0, (1, 1))
+    assert near is not None and near[1] == (0, 0)
+
+
 def test_a_clean_synthvid_payload_decides_when_the_pilot_alone_is_weak() -> None:
     # The pilot at 0.35 of its strength: its peak is found but far from significant over ~3 M positions searched.
     tagged = wm.detect_residual(_mark_residual(wm.Payload(content_id=42), 0.35, 3.0, seed=0))
