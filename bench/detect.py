@@ -1,13 +1,14 @@
 """Detector benchmark: ROC AUC of `synthvid detect` on real talking clips of people the detector never saw versus
-generated talking heads of other tools and synthvid's own face swap and reenactment outputs, at frame and video
-level; a control of real clips that only passed through synthvid's writer (watermark, no manipulation); cost.
+generated talking heads of other tools and synthvid's own face swap, reenactment and lip-sync outputs, at frame and
+video level; a control of real clips that only passed through synthvid's writer (watermark, no manipulation); cost.
 
     python bench/detect.py [--model runs/detector] [--docs]
 
 Reals: the talking clips of scripts/train_detector.py's EVAL_PEOPLE (held out of training). Fakes:
 ../shared/media/fakes (VASA-1 / EMO outputs, never trained on); synthvid outputs made by bench/reenact.py
 (self-reenactment of the eval people's clips, photo reenactment of portraits kept out of training) and
-bench/face_swap.py (the held-out obama clips with andrew's face), read from bench/work (missing ones are skipped).
+bench/face_swap.py (the held-out obama clips with andrew's face), read from bench/work (missing ones are skipped);
+lip sync made here (each real clip saying 8 s of the next one's speech, default settings; cached in bench/work).
 """
 
 from __future__ import annotations
@@ -76,6 +77,23 @@ def watermarked_copies(reals: list[Path], out: Path) -> list[Path]:
     return made
 
 
+def lipsync_outputs(reals: list[Path], out: Path) -> list[Path]:
+    """Each real clip made to say 8 s of the next real clip's speech by `synthvid lipsync` (default settings)."""
+    from synthvid.io.audio import read_audio, write_wav  # noqa: PLC0415
+    from synthvid.pipelines.lip_sync import lipsync  # noqa: PLC0415
+
+    out.mkdir(parents=True, exist_ok=True)
+    made = []
+    for i, target in enumerate(reals):
+        speaker = reals[(i + 1) % len(reals)]
+        dst = out / f"lipsync_{target.stem}_says_{speaker.stem}.mp4"
+        if not dst.exists():
+            wav = write_wav(out / f"speech_{speaker.stem}.wav", read_audio(speaker)[: 16000 * 8], 16000)
+            lipsync(target, dst, audio=wav, quiet=True)
+        made.append(dst)
+    return made
+
+
 def reencoded(paths: list[Path], out: Path, crf: int = 28) -> list[Path]:
     """The first 10 s of each video re-encoded with H.264 at ``crf`` (what a sharing site does), not watermarked."""
     out.mkdir(parents=True, exist_ok=True)
@@ -116,7 +134,8 @@ def main() -> int:
         return 2
     sets = eval_sets()
     sets["control_watermarked_real"] = watermarked_copies(sets["real"], WORK / "detect")
-    fake_sets = ("external", "synthvid_reenact", "synthvid_swap")
+    sets["synthvid_lipsync"] = lipsync_outputs(sets["real"], WORK / "detect" / "lipsync")
+    fake_sets = ("external", "synthvid_reenact", "synthvid_swap", "synthvid_lipsync")
     sets["crf28_real"] = reencoded(sets["real"], WORK / "detect" / "crf28")
     sets["crf28_fake"] = reencoded([p for n in fake_sets for p in sets[n]], WORK / "detect" / "crf28")
     scores: dict[str, dict[str, list[float]]] = {}
@@ -169,6 +188,7 @@ def main() -> int:
         "video_auc_external": goal(0.95, ">=", metrics["video_auc_external"]),
         "video_auc_synthvid_reenact": goal(0.95, ">=", metrics["video_auc_synthvid_reenact"]),
         "video_auc_synthvid_swap": goal(0.95, ">=", metrics["video_auc_synthvid_swap"]),
+        "video_auc_synthvid_lipsync": goal(0.95, ">=", metrics["video_auc_synthvid_lipsync"]),
         "video_auc": goal(0.95, ">=", metrics["video_auc"]),
     }
     sections = [("Per video", table(["set", "file", "frames", "probability", "min frame", "max frame"], rows)),
