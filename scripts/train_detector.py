@@ -6,8 +6,8 @@
 Real faces: the driving clips, the portraits and the talking clips of the people in TRAIN_PEOPLE. The talking
 clips of the other people (EVAL_PEOPLE) are never seen, so `bench/detect.py` measures the detector on people and
 recordings it did not learn from. Fakes: self-blended versions of those real faces, made on the fly, plus the
-synthvid outputs in --fakes whose target is one of TRAIN_PEOPLE (made by `bench/reenact.py`) and the face swaps
-in --swaps (made by `scripts/make_detector_fakes.py`); missing ones are skipped. Resumable (the shared loop):
+synthvid outputs in --fakes whose target is one of TRAIN_PEOPLE (made by `bench/reenact.py`), the face swaps in
+--swaps and the lip syncs in --lipsyncs (made by `scripts/make_detector_fakes.py`); missing ones are skipped. Resumable (the shared loop):
 re-running continues (--lr may change, e.g. to fine-tune). Writes half-precision weights to the package.
 """
 
@@ -43,10 +43,11 @@ def training_reals(media: Path) -> list[Path]:
     return talking + driving + portraits
 
 
-def training_fakes(fakes: Path, swaps: Path | None = None) -> list[Path]:
-    """Self-reenactment and video reenactment outputs whose target is a training person, and the face swaps made
-    by scripts/make_detector_fakes.py (in ``swaps``)."""
+def training_fakes(fakes: Path, swaps: Path | None = None, lipsyncs: Path | None = None) -> list[Path]:
+    """Self-reenactment and video reenactment outputs whose target is a training person, and the face swaps and
+    lip syncs made by scripts/make_detector_fakes.py (in ``swaps`` and ``lipsyncs``)."""
     out = sorted(swaps.glob("swap_*.mp4")) if swaps is not None and swaps.is_dir() else []
+    out += sorted(lipsyncs.glob("lipsync_*.mp4")) if lipsyncs is not None and lipsyncs.is_dir() else []
     for p in sorted(fakes.glob("*.mp4")):
         if p.stem.startswith("self_") and p.stem.endswith("_out") and person_of(p.stem[5:]) in TRAIN_PEOPLE:
             out.append(p)
@@ -61,6 +62,8 @@ def main() -> int:
     ap.add_argument("--fakes", default="bench/work/reenact", help="folder of synthvid outputs (bench/reenact.py)")
     ap.add_argument("--swaps", default="bench/work/detect/swaps_train",
                     help="folder of face-swap fakes (scripts/make_detector_fakes.py)")
+    ap.add_argument("--lipsyncs", default="bench/work/detect/lipsync_train",
+                    help="folder of lip-sync fakes (scripts/make_detector_fakes.py --lipsync)")
     ap.add_argument("--run", default="runs/detector")
     ap.add_argument("--lr", type=float, default=DetectorTrainConfig().lr, help="learning rate (lower to fine-tune)")
     ap.add_argument("--minutes", type=float, default=30.0)
@@ -72,7 +75,7 @@ def main() -> int:
     if not (media / "talking").is_dir():
         print(f"error: no development media at {media}", file=sys.stderr)
         return 2
-    reals, fakes = training_reals(media), training_fakes(Path(args.fakes), Path(args.swaps))
+    reals, fakes = training_reals(media), training_fakes(Path(args.fakes), Path(args.swaps), Path(args.lipsyncs))
     print(f"{len(reals)} real videos/images, {len(fakes)} synthvid outputs")
     Path(args.run).parent.mkdir(parents=True, exist_ok=True)
     summary = train_detector(reals, args.run, fake=fakes, model=DetectorConfig(),

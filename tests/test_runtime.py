@@ -45,3 +45,16 @@ def test_frame_pipeline_limits_blas_and_restores_the_pools() -> None:
 def test_keep_freed_memory_applies_once_on_linux() -> None:
     assert keep_freed_memory() is True
     assert keep_freed_memory() is True  # cached: applied once per process
+
+
+def test_configs_refuse_non_finite_numbers() -> None:
+    from synthvid.errors import InputError
+    from synthvid.pipelines.lip_sync import LipSyncTrainConfig
+    from synthvid.train.loop import LoopConfig
+
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(InputError, match="must be a finite number"):
+            LipSyncTrainConfig(lr=bad)
+        with pytest.raises(InputError, match="finite"):
+            LoopConfig(minutes=bad)
+    assert LipSyncTrainConfig(lr=1e-3).lr == 1e-3

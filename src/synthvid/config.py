@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import typing
 from typing import Any, TypeVar
 
@@ -37,6 +38,9 @@ class Config:
             value = getattr(self, f.name)
             if choices is not None and value not in choices:
                 raise InputError(f"{f.name} must be one of {', '.join(map(str, choices))}; got {value!r}")
+            for v in value if isinstance(value, tuple) else (value,):
+                if isinstance(v, float) and not math.isfinite(v):  # NaN passes every range check (NaN < 0 is False)
+                    raise InputError(f"{f.name} must be a finite number, got {v}")
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}  # type: ignore[arg-type]

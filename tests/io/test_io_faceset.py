@@ -22,3 +22,15 @@ def test_damaged_alignments_files_are_refused(tmp_path):
         path.write_bytes(bytes(damaged))
         with pytest.raises(InputError, match="alignments"):
             Alignments.from_file(path)
+
+
+@pytest.mark.parametrize("name", ["../../../../etc/passwd", "/etc/passwd", "..", "a/b.png", "a\\b.png", ""])
+def test_alignments_may_not_name_files_outside_the_faceset(tmp_path, name):
+    from synthvid.io.faceset import FIELDS
+
+    cols = {k: np.zeros((2, *shape), dt) for k, (shape, dt) in FIELDS.items()}
+    cols["name"] = np.array(["000001.png", name])
+    path = tmp_path / "alignments.npz"
+    np.savez(path, **cols)
+    with pytest.raises(InputError, match="outside the faceset"):
+        Alignments.from_file(path)

@@ -325,3 +325,61 @@ def test_video_output_with_alpha_is_prores_4444_in_mov(tmp_path: Path) -> None:
         with pytest.raises(InputError, match="RGBA"):
             v2.write(rgba[..., :3].copy())
         v2.write(rgba)
+
+
+def test_an_output_never_replaces_its_input(tmp_path):
+    src = tmp_path / "in.png"
+    write_image(src, _frame(1), STAMP)
+    before = src.read_bytes()
+    with pytest.raises(OutputError, match="would destroy the input"):
+        write_image(src, _frame(2), Stamp("test.job", inputs=(str(src),)))
+    link = tmp_path / "alias.png"  # the same file under another name is caught too
+    os.link(src, link)
+    with pytest.raises(OutputError, match="would destroy the input"):
+        write_image(link, _frame(2), Stamp("test.job", pixels_from=str(src)))
+    video = tmp_path / "in.mp4"
+    with VideoOutput(video, STAMP, fps=25, width=W, height=H) as out:
+        out.write(_frame())
+    with pytest.raises(OutputError, match="would destroy the input"):
+        VideoOutput(video, Stamp("test.job", inputs=(str(video),)), fps=25, width=W, height=H)
+    assert src.read_bytes() == before and _leftovers(tmp_path) == ["alias.png", "in.mp4", "in.png"]
+    write_image(tmp_path / "new.png", _frame(2), Stamp("test.job", inputs=(str(src), "0")))  # a device index: fine
+
+
+def test_job_outputs_are_checked_before_the_job_starts(tmp_path):
+    from synthvid.io.files import check_outputs
+    from synthvid.io.image import IMAGE_SUFFIXES
+    from synthvid.io.video import VIDEO_SUFFIXES
+
+    src = tmp_path / "in.mp4"
+    src.write_bytes(b"x")
+    out, prev = check_outputs((src, None), (tmp_path / "o.mp4", VIDEO_SUFFIXES), (None, IMAGE_SUFFIXES))
+    assert out == tmp_path / "o.mp4" and prev is None
+    with pytest.raises(OutputError, match="would destroy the input"):
+        check_outputs((src,), (src, VIDEO_SUFFIXES))
+    with pytest.raises(OutputError, match="does not exist"):
+        check_outputs((src,), (tmp_path / "o.mp4", VIDEO_SUFFIXES), (tmp_path / "nodir" / "p.png", IMAGE_SUFFIXES))
+    with pytest.raises(OutputError, match="must end in"):
+        check_outputs((src,), (tmp_path / "o.mp4", VIDEO_SUFFIXES), (tmp_path / "p.gif", IMAGE_SUFFIXES))
+    with pytest.raises(OutputError, match="two outputs"):
+        check_outputs((src,), (tmp_path / "o.mp4", None), (tmp_path / "o.mp4", None))
+
+
+def test_output_folders(tmp_path):
+    from synthvid.io.files import make_output_folder, output_folder
+
+    (tmp_path / "file").write_bytes(b"x")
+    with pytest.raises(OutputError, match="existing file, not a folder"):
+        make_output_folder(tmp_path / "file")
+    with pytest.raises(InputError, match="parent does not exist"):
+        make_output_folder(tmp_path / "a" / "b")
+    assert make_output_folder(tmp_path / "a" / "b", parents=True).is_dir()
+    with pytest.raises(Boom):  # a failed first run leaves no empty folder behind
+        with output_folder(tmp_path / "run"):
+            raise Boom()
+    assert not (tmp_path / "run").exists()
+    with pytest.raises(Boom):  # one with files in it (resumable work) is kept
+        with output_folder(tmp_path / "run2") as d:
+            (d / "faces.npz").write_bytes(b"x")
+            raise Boom()
+    assert (tmp_path / "run2" / "faces.npz").is_file()

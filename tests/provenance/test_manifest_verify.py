@@ -226,3 +226,32 @@ def test_foreign_payloads_are_not_carried_on_and_a_slow_probe_is_not_waited_for(
     marker = prov.Marker(Stamp("test.edit", pixels_from=str(crafted)), tmp_path / "out.png")
     assert marker.payload.made_by_synthvid and marker.inherited_from is None
     release.set()
+
+
+def test_odd_file_names_and_values_sign_cleanly(tmp_path: Path) -> None:
+    # A file name that is not UTF-8 (Python keeps the bad byte as a lone surrogate) and a non-finite setting would
+    # make the manifest invalid JSON for the C2PA library; they are written printably instead.
+    src = tmp_path / os.fsdecode(b"in\xff.png")
+    write_image(src, np.full((48, 64, 3), 90, np.uint8), Stamp("test.src", synthetic=False))
+    out = write_image(tmp_path / os.fsdecode(b"out\xfe.png"), np.full((48, 64, 3), 90, np.uint8),
+                      Stamp("test.odd", {"gain": float("nan")}, inputs=(str(src),)))
+    check = manifest.check(out)
+    assert check.state == "valid"
+    data = check.assertions["org.synthvid.job"]
+    assert data["inputs"][0]["name"] == "in\ufffd.png" and data["settings"]["gain"] == "nan"
+    assert manifest._strict_json({"a": [float("inf"), "\ud800x"]}) == {"a": ["inf", "\ufffd\ufffd\ufffdx"]}
+
+
+def test_a_name_too_long_for_a_sidecar_is_not_called_tampered(tmp_path: Path) -> None:
+    import av
+
+    plain = tmp_path / ("n" * 250 + ".mp4")  # legal, but "<name>.c2pa" is over the file system's 255 bytes
+    with av.open(str(plain), "w") as c:
+        s = c.add_stream("libx264", rate=25)
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        for f in [np.full((48, 64, 3), 80, np.uint8)] * 3:
+            for p in s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    assert manifest.check(plain).state == "absent"

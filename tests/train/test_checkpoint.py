@@ -131,3 +131,18 @@ def test_kill_9_during_save_keeps_the_previous_checkpoint(tmp_path):
     leftovers = [p for p in tmp_path.iterdir() if p.name != "checkpoint.pt"]
     assert all(p.name.startswith(".checkpoint.partial-") for p in leftovers)  # hidden partial, never the real name
     time.sleep(0)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"state_dict": {"net": {"w": torch.tensor([1.0, float("nan")])}}}, r"non-finite weights \(NaN or infinity in net.w\)"),
+    ({"state_dict": {"w": torch.tensor([float("inf")], dtype=torch.float16)}}, "non-finite weights"),
+    ({"step": "abc"}, "step count"),
+    ({"step": -1}, "step count"),
+    ({"rng": [1, 2]}, "not a mapping"),
+])
+def test_damaged_checkpoints_are_refused_with_one_line(tmp_path, change, message):
+    path = tmp_path / "c.pt"
+    save_checkpoint(path, {**_ckpt(3), **change})
+    with pytest.raises(CheckpointError, match=message):
+        load_checkpoint(path)
+

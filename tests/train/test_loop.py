@@ -114,3 +114,13 @@ def test_config_validation():
     with pytest.raises(InputError, match="parent does not exist"):
         train(toy.ToyTask(), Path("/nonexistent/dir/run"), LoopConfig(steps=1), quiet=True)
     assert torch.get_num_threads() >= 1
+
+
+def test_resuming_without_a_random_state_is_a_checkpoint_error(tmp_path):
+    from synthvid.train.checkpoint import save_checkpoint
+
+    train(toy.ToyTask(), tmp_path, LoopConfig(steps=2), quiet=True)
+    ck = load_checkpoint(tmp_path / "checkpoint.pt")
+    save_checkpoint(tmp_path / "checkpoint.pt", {**ck, "rng": {"torch": "x"}})
+    with pytest.raises(CheckpointError, match="random-number state"):
+        train(toy.ToyTask(), tmp_path, LoopConfig(steps=4), quiet=True)

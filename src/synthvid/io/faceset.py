@@ -90,6 +90,10 @@ class Alignments:
         if missing or bad:
             raise InputError(f"{path} is not a synthvid alignments file (bad or missing: "
                              f"{', '.join(sorted(missing | set(bad)))})")
+        for name in cols["name"]:  # plain file names inside faces/: a crafted one must not reach other files
+            text = str(name)
+            if not text or text in (".", "..") or "/" in text or "\\" in text or "\0" in text:
+                raise InputError(f"{path} names a face file outside the faceset ({text[:60]!r})")
         return cls(cols)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from synthvid.errors import InputError, OutputError
@@ -42,6 +42,77 @@ def check_output_path(path: str | os.PathLike, suffixes: tuple[str, ...] | None 
     if suffixes is not None and p.suffix.lower() not in suffixes:
         raise OutputError(f"output {p} must end in one of {', '.join(suffixes)}")
     return p
+
+
+def check_not_input(path: str | os.PathLike, inputs: Iterable[str | os.PathLike | None]) -> None:
+    """Raise OutputError if the output ``path`` is one of the job's ``inputs`` (the finished output would replace
+    the file it was made from). Paths that do not exist yet cannot clash."""
+    p = Path(path)
+    if not p.exists():
+        return
+    for i in inputs:
+        if i is None:
+            continue
+        try:
+            same = os.path.samefile(p, i)
+        except (OSError, ValueError):  # the input is not a path on this machine (a device index, a name) or is gone
+            continue
+        if same:
+            raise OutputError(f"output {p} is the input {i}: writing it would destroy the input; choose another name")
+
+
+def check_outputs(inputs: Iterable[str | os.PathLike | None],
+                  *outputs: tuple[str | os.PathLike | None, tuple[str, ...] | None]) -> list[Path | None]:
+    """Check, before a job starts, every file it will write: ``outputs`` are (path or None, allowed suffixes)
+    pairs. Each must be creatable (:func:`check_output_path`), none may be one of the job's ``inputs``, and no two
+    may be the same path. Returns the checked paths (None where none was given)."""
+    inputs = list(inputs)
+    out: list[Path | None] = []
+    seen: dict[str, Path] = {}
+    for path, suffixes in outputs:
+        if path is None:
+            out.append(None)
+            continue
+        p = check_output_path(path, suffixes)
+        check_not_input(p, inputs)
+        key = os.path.abspath(p)
+        if key in seen:
+            raise OutputError(f"{p} is given for two outputs of the same job")
+        seen[key] = p
+        out.append(p)
+    return out
+
+
+def make_output_folder(path: str | os.PathLike, parents: bool = False) -> Path:
+    """Create a job's output folder, or accept one that exists. A file in the way, a missing parent (unless
+    ``parents``: a typo should not create a tree) or a folder that cannot be made is a one-line error."""
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise OutputError(f"{p} is an existing file, not a folder: choose a folder name for this output")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parents and not parent.is_dir():
+        raise InputError(f"output folder's parent does not exist: {parent}")
+    try:
+        p.mkdir(parents=parents, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"cannot create the folder {p}: {e.strerror or e}") from None
+    return p
+
+
+@contextlib.contextmanager
+def output_folder(path: str | os.PathLike, parents: bool = False) -> Iterator[Path]:
+    """:func:`make_output_folder` for the length of a job: if the job fails and the folder was made for it and is
+    still empty, it is removed again (a failed first run leaves nothing behind; a resumable run keeps its files)."""
+    p = Path(path)
+    existed = p.exists()
+    folder = make_output_folder(p, parents)
+    try:
+        yield folder
+    except BaseException:
+        if not existed:
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only succeeds when empty
+        raise
 
 
 def partial_path(path: Path) -> Path:

@@ -23,6 +23,7 @@ from synthvid import TOOL_NAME, __version__
 from synthvid.errors import OutputError
 from synthvid.io.files import (
     atomic_path,
+    check_not_input,
     check_output_path,
     finalize_partial,
     partial_path,
@@ -74,6 +75,7 @@ class VideoOutput:
                  audio_end: float | None = None, crf: int = 18, preset: str = "veryfast",
                  alpha: bool = False) -> None:
         self.path = check_output_path(path, VIDEO_SUFFIXES)
+        check_not_input(self.path, (*stamp.inputs, stamp.pixels_from, audio_from))
         self.stamp = stamp
         self.marker = Marker(stamp, self.path)
         self._tmp = partial_path(self.path)
@@ -140,6 +142,7 @@ class VideoOutput:
 def write_image(path: str | os.PathLike, frame: Frame, stamp: Stamp, quality: int = 95) -> Path:
     """Write a watermarked, signed PNG/JPEG with the stamp in its tags, atomically."""
     p = check_output_path(path, IMAGE_SUFFIXES)
+    check_not_input(p, (*stamp.inputs, stamp.pixels_from))
     check_frame(frame, f"image for {p}")
     marker = Marker(stamp, p)
     with atomic_path(p) as tmp:

@@ -22,9 +22,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from synthvid.errors import NoFaceError
+from synthvid.errors import InputError, NoFaceError
 from synthvid.face.detect import detect_faces
 from synthvid.io.audio import write_wav
+from synthvid.io.files import make_output_folder
 from synthvid.io.image import read_image
 from synthvid.io.output import Stamp, VideoOutput, write_image, write_text
 from synthvid.types import Frame
@@ -84,8 +85,7 @@ def run_demo(out_dir: str | os.PathLike = "demo_out", seconds: float = 8.0, quie
     from synthvid.pipelines.reenact import reenact_photo  # noqa: PLC0415
     from synthvid.reenact.sequence import builtin_performance, loudness_envelope  # noqa: PLC0415
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_output_folder(out_dir, parents=True)
     lines = ["synthvid demo: portraits animated by the built-in performance (talking, smiling, blinking, turning)"]
     for seed, (name, image) in enumerate(demo_portraits().items()):
         photo = write_image(out / f"{name}.png", image, Stamp("demo.portrait", {}, synthetic=False))
@@ -109,13 +109,14 @@ def run_demo(out_dir: str | os.PathLike = "demo_out", seconds: float = 8.0, quie
 def run_swap_demo(out_dir: str | os.PathLike = "demo_out", minutes: float = 3.0, seconds: float = 6.0,
                   quiet: bool = False) -> str:
     """Run the face-swap demo; returns a summary of what was written."""
+    if not minutes > 0:
+        raise InputError(f"--minutes must be a positive number of minutes, got {minutes}")
     from synthvid.pipelines.extract import extract  # noqa: PLC0415
     from synthvid.pipelines.face_swap import train  # noqa: PLC0415
     from synthvid.pipelines.face_swap_convert import convert  # noqa: PLC0415
     from synthvid.train.loop import LoopConfig  # noqa: PLC0415
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_output_folder(out_dir, parents=True)
     portraits = demo_portraits()
     clips = {}
     for seed, (name, image) in enumerate(portraits.items()):

@@ -32,10 +32,11 @@ from synthvid.face.geometry import transform_points
 from synthvid.face.masks import face_hull_mask
 from synthvid.face.select import IdentitySelector, scan_identities
 from synthvid.face.track import FaceTracker
-from synthvid.io.files import check_input_file
+from synthvid.io.files import check_input_file, check_outputs
+from synthvid.io.image import IMAGE_SUFFIXES
 from synthvid.io.output import Stamp, VideoOutput, write_image
 from synthvid.io.threaded import BackgroundWriter, prefetch
-from synthvid.io.video import VideoReader, probe_video
+from synthvid.io.video import VIDEO_SUFFIXES, VideoReader, probe_video
 from synthvid.models.autoencoder import ARCH, AutoencoderConfig, SwapAutoencoder, autocast_dtype
 from synthvid.progress import progress
 from synthvid.runtime import frame_pipeline
@@ -242,6 +243,7 @@ def convert(video: str | os.PathLike, model_dir: str | os.PathLike, output: str 
     """
     cfg = config or ConvertConfig()
     src = check_input_file(video, "video")
+    check_outputs((src,), (output, VIDEO_SUFFIXES), (preview, IMAGE_SUFFIXES))
     info = probe_video(src)
     model = load_swap_model(model_dir, cfg.device)
     source_who = "a" if cfg.direction == "a2b" else "b"

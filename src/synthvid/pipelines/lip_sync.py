@@ -27,7 +27,8 @@ import numpy as np
 from synthvid.config import Config, option
 from synthvid.errors import InputError, NoFaceError
 from synthvid.io.audio import SPEECH_RATE, read_audio, write_wav
-from synthvid.io.files import check_input_file, check_output_path
+from synthvid.io.files import check_input_file, check_outputs, output_folder
+from synthvid.io.image import IMAGE_SUFFIXES
 from synthvid.io.output import Stamp, VideoOutput, write_image
 from synthvid.io.threaded import BackgroundWriter, prefetch
 from synthvid.io.video import VIDEO_SUFFIXES, VideoReader, probe_video
@@ -165,8 +166,9 @@ def lipsync(target: str | os.PathLike, output: str | os.PathLike, *, audio: str 
     """
     cfg = config or LipSyncConfig()
     t0 = time.monotonic()
-    out_path = check_output_path(output, VIDEO_SUFFIXES)
     check_input_file(target, "target video")
+    out_path, _ = check_outputs((target, audio), (output, VIDEO_SUFFIXES), (preview, IMAGE_SUFFIXES))
+    assert out_path is not None
     net = LipSyncModel.load(model) if model is not None else LipSyncModel.generic()
     scratch = Path(tempfile.mkdtemp(prefix="synthvid-lipsync-"))
     try:
@@ -272,16 +274,21 @@ def train(targets: Sequence[str | os.PathLike], out_dir: str | os.PathLike, loop
     folder refuses other videos or another ``person_weight``); by default it is not, because on held-out speech of
     the benchmark's speakers fine-tuning it on 20-30 s made predictions worse (docs/lip_sync.md).
     """
-    from synthvid.lipsync.data import file_digest, load_clip  # noqa: PLC0415
-    from synthvid.lipsync.training import Audio2MouthTask, Audio2MouthTrainConfig  # noqa: PLC0415
-    from synthvid.train.checkpoint import load_checkpoint  # noqa: PLC0415
-    from synthvid.train.loop import run_folder, save_task_checkpoint, train as run_loop  # noqa: PLC0415
-
     cfg = config or LipSyncTrainConfig()
     if not targets:
         raise InputError("give at least one target video")
     paths = [check_input_file(t, "target video") for t in targets]
-    out = run_folder(out_dir)
+    with output_folder(out_dir) as out:
+        return _train_person(paths, out, loop, cfg, quiet)
+
+
+def _train_person(paths: list[Path], out: Path, loop: object | None, cfg: LipSyncTrainConfig,
+                  quiet: bool) -> TrainSummary:
+    from synthvid.lipsync.data import file_digest, load_clip  # noqa: PLC0415
+    from synthvid.lipsync.training import Audio2MouthTask, Audio2MouthTrainConfig  # noqa: PLC0415
+    from synthvid.train.checkpoint import load_checkpoint  # noqa: PLC0415
+    from synthvid.train.loop import save_task_checkpoint, train as run_loop  # noqa: PLC0415
+
     ckpt = out / "checkpoint.pt"
     if loop is None and ckpt.is_file():
         done = int(load_checkpoint(ckpt)["step"])
@@ -303,5 +310,5 @@ def train(targets: Sequence[str | os.PathLike], out_dir: str | os.PathLike, loop
         step = run_loop(task, out, loop, arch_config=arch, quiet=quiet).step  # type: ignore[arg-type]
     else:
         save_task_checkpoint(task, ckpt, arch_config=arch)
-    model.save_person(out_dir)
+    model.save_person(out)
     return TrainSummary(step, sum(int(c.found.sum()) for c in clips), [a.note() for a in alignments if a.note()])

@@ -26,11 +26,11 @@ from synthvid.config import Config, option
 from synthvid.face.detect import mediapipe
 from synthvid.face.landmarks import inter_ocular_distance
 from synthvid.errors import InputError, NoFaceError
-from synthvid.io.files import check_input_file
-from synthvid.io.image import read_image
+from synthvid.io.files import check_input_file, check_outputs
+from synthvid.io.image import IMAGE_SUFFIXES, read_image
 from synthvid.io.output import Stamp, VideoOutput, write_image
 from synthvid.io.threaded import BackgroundWriter, prefetch
-from synthvid.io.video import VideoReader, probe_video
+from synthvid.io.video import VIDEO_SUFFIXES, VideoReader, probe_video
 from synthvid.progress import progress
 from synthvid.reenact.layers import StillBackground
 from synthvid.reenact.motion import (FaceFollower, FaceState, Motion, choose_face, faces_in_photo, iter_states,
@@ -203,6 +203,7 @@ def reenact_photo(portrait: str | os.PathLike, driving: str | os.PathLike | None
     """
     cfg = config or ReenactConfig()
     t0 = time.monotonic()
+    check_outputs((portrait, driving, audio), (output, VIDEO_SUFFIXES), (preview, IMAGE_SUFFIXES))
     refiner = _refiner(cfg)
     image, target = load_portrait(portrait, cfg.face, cfg.max_size)
     no_face = 0
@@ -264,6 +265,7 @@ def reenact_video(source: str | os.PathLike, target: str | os.PathLike, output: 
     t0 = time.monotonic()
     src = check_input_file(source, "video")
     tgt = check_input_file(target, "video")
+    check_outputs((src, tgt), (output, VIDEO_SUFFIXES), (preview, IMAGE_SUFFIXES))
     refiner = _refiner(cfg)
     info = probe_video(tgt)
     # The two clips are tracked at once (the face tracker runs native code outside the GIL; 512²: ~0.5 s less).
@@ -412,6 +414,7 @@ def reenact_stream(portrait: str | os.PathLike, stream: str, output: str | os.Pa
     """
     cfg = config or ReenactConfig()
     t0 = time.monotonic()
+    check_outputs((portrait, stream), (output, VIDEO_SUFFIXES))
     refiner = _refiner(cfg)
     image, target = load_portrait(portrait, cfg.face, cfg.max_size)
     frames, fps = open_stream(stream)

@@ -17,6 +17,7 @@ import datetime
 import functools
 import hashlib
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -197,6 +198,25 @@ def build_manifest(job: str, settings: dict[str, Any], inputs: tuple[str, ...], 
             "assertions": assertions}
 
 
+def _strict_json(value: Any) -> Any:
+    """``value`` with what strict JSON (the C2PA library's parser) refuses made printable: file names that are not
+    valid UTF-8 (Python keeps their bytes as lone surrogates) get U+FFFD for the bad bytes, and NaN or infinite
+    numbers become strings."""
+    if isinstance(value, str):
+        try:
+            raw = value.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:  # a surrogate that is not an escaped byte
+            raw = value.encode("utf-8", "surrogatepass")
+        return raw.decode("utf-8", "replace")
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {_strict_json(k): _strict_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict_json(v) for v in value]
+    return value
+
+
 def _signer(creds: Credentials) -> Any:
     import c2pa
 
@@ -225,7 +245,7 @@ def sign(src: Path, dst: Path, final_name: str, manifest: dict[str, Any]) -> byt
     mime = EMBEDDED.get(suffix) or SIDECAR.get(suffix)
     if mime is None:
         raise OutputError(f"cannot sign a {suffix} file")
-    builder = c2pa.Builder(json.dumps(manifest), context=_context())
+    builder = c2pa.Builder(json.dumps(_strict_json(manifest), allow_nan=False), context=_context())
     sidecar = suffix in SIDECAR
     if sidecar:
         builder.set_no_embed()
@@ -263,9 +283,13 @@ def check(path: str | os.PathLike) -> ManifestCheck:
     p = Path(path)
     suffix = p.suffix.lower()
     side = p.with_name(p.name + SIDECAR_SUFFIX)
+    try:
+        has_sidecar = side.is_file()
+    except OSError:  # e.g. the name plus ".c2pa" is longer than the file system allows: there is no sidecar
+        has_sidecar = False
     mime = EMBEDDED.get(suffix) or SIDECAR.get(suffix)
     try:
-        if side.exists():
+        if has_sidecar:
             with open(p, "rb") as f:
                 reader = c2pa.Reader(mime or "application/octet-stream", f, manifest_data=side.read_bytes())
                 report = json.loads(reader.json())
@@ -294,7 +318,7 @@ def check(path: str | os.PathLike) -> ManifestCheck:
         signed_by_this_install=own is not None and serial is not None and str(own) == str(serial),
         trusted=report.get("validation_state") == "Trusted", failures=failures,
         assertions={a.get("label"): a.get("data") for a in active.get("assertions", [])},
-        sidecar=str(side) if side.exists() else None)
+        sidecar=str(side) if has_sidecar else None)
     if out.state == "invalid":
         out.detail = "the file was changed after signing, or the manifest is damaged"
     return out

@@ -36,7 +36,7 @@ from synthvid.face.align import alignment_matrix, warp_face
 from synthvid.face.geometry import compose_affine, invert_affine, transform_points
 from synthvid.face.landmarks import inter_ocular_distance
 from synthvid.face.masks import face_hull_mask
-from synthvid.io.files import check_input_file, write_bytes_atomic
+from synthvid.io.files import check_input_file, output_folder, write_bytes_atomic
 from synthvid.io.video import VideoReader, probe_video
 from synthvid.models.pix2pix import MultiScaleDiscriminator, feature_matching, hinge_d, hinge_g
 from synthvid.models.refiner import ARCH, RefineNet, RefinerConfig, landmark_sketch
@@ -46,7 +46,7 @@ from synthvid.reenact.render import mouth_mode, rerender
 from synthvid.train import distributed as D
 from synthvid.train.checkpoint import load_checkpoint
 from synthvid.train.data import to_frames, to_tensor
-from synthvid.train.loop import LoopConfig, TrainSummary, numpy_rng_state, restore_numpy_rng, run_folder
+from synthvid.train.loop import LoopConfig, TrainSummary, numpy_rng_state, restore_numpy_rng
 from synthvid.train.loop import train as run_loop
 from synthvid.types import Frame
 from synthvid.viz import image_grid
@@ -370,17 +370,17 @@ def train_refiner(video: str | os.PathLike, out_dir: str | os.PathLike, model: R
     cfg = config or RefineTrainConfig()
     loop_cfg = loop or LoopConfig(minutes=10)
     src = check_input_file(video, "video")
-    out = run_folder(out_dir)
-    _check_resume(out, src, model_cfg)
-    ctx = D.init_distributed(loop_cfg.device)
-    try:
-        D.on_main_first(lambda: load_or_collect(src, out / FACES_FILE, model_cfg, cfg, frames, quiet), ctx,
-                        "collect the target's faces")
-        faces = TargetFaces.load(out / FACES_FILE, model_cfg.resolution)
-        task = RefineTask(faces, model_cfg, cfg, ctx.device, seed=loop_cfg.seed + ctx.rank)
-        return run_loop(task, out, loop_cfg, ctx, arch_config=task.arch_config(), quiet=quiet)
-    finally:
-        D.shutdown(ctx)
+    with output_folder(out_dir) as out:
+        _check_resume(out, src, model_cfg)
+        ctx = D.init_distributed(loop_cfg.device)
+        try:
+            D.on_main_first(lambda: load_or_collect(src, out / FACES_FILE, model_cfg, cfg, frames, quiet), ctx,
+                            "collect the target's faces")
+            faces = TargetFaces.load(out / FACES_FILE, model_cfg.resolution)
+            task = RefineTask(faces, model_cfg, cfg, ctx.device, seed=loop_cfg.seed + ctx.rank)
+            return run_loop(task, out, loop_cfg, ctx, arch_config=task.arch_config(), quiet=quiet)
+        finally:
+            D.shutdown(ctx)
 
 
 # ------------------------------------------------------------------------------------------- refining

@@ -63,4 +63,27 @@ def load_checkpoint(path: str | os.PathLike, arch: str | tuple[str, ...] | None 
     wanted = (arch,) if isinstance(arch, str) else arch
     if wanted is not None and data["arch"] not in wanted:
         raise CheckpointError(f"{p} holds a '{data['arch']}' model, expected {' or '.join(map(repr, wanted))}")
+    step = data["step"]
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise CheckpointError(f"{p} is a damaged synthvid checkpoint (its step count is {str(step)[:40]!r})")
+    if not isinstance(data["state_dict"], dict) or not isinstance(data["rng"], dict):
+        raise CheckpointError(f"{p} is a damaged synthvid checkpoint (weights or random state are not a mapping)")
+    bad = _non_finite(data["state_dict"])
+    if bad:
+        raise CheckpointError(f"{p} holds non-finite weights (NaN or infinity in {bad}): the training that wrote it "
+                              "diverged or the file is damaged; use an earlier snapshot")
     return data
+
+
+def _non_finite(tree: Any, prefix: str = "") -> str:
+    """The name of the first floating-point tensor in ``tree`` (nested dicts) holding NaN or infinity, else ''."""
+    if isinstance(tree, torch.Tensor):
+        if tree.is_floating_point() and not bool(torch.isfinite(tree).all()):
+            return prefix or "a tensor"
+        return ""
+    if isinstance(tree, dict):
+        for k, v in tree.items():
+            found = _non_finite(v, f"{prefix}.{k}" if prefix else str(k))
+            if found:
+                return found
+    return ""

@@ -25,6 +25,7 @@ import torch
 
 from synthvid.config import Config, option
 from synthvid.errors import CheckpointError, InputError
+from synthvid.io.files import make_output_folder
 from synthvid.io.output import Stamp, write_figure, write_image, write_json
 from synthvid.progress import progress
 from synthvid.train import distributed as D
@@ -178,11 +179,7 @@ class _Stats:
 
 def run_folder(out_dir: str | Path) -> Path:
     """The run's folder, created if needed (its parent must exist: a typo should not create a tree)."""
-    out = Path(out_dir)
-    if not out.parent.is_dir():
-        raise InputError(f"output folder's parent does not exist: {out.parent}")
-    out.mkdir(exist_ok=True)
-    return out
+    return make_output_folder(out_dir)
 
 
 def train(task: TrainTask, out_dir: str | Path, cfg: LoopConfig, ctx: D.DistContext | None = None,
@@ -303,8 +300,12 @@ def _resume(task: TrainTask, path: Path, arch_config: dict[str, Any], ctx: D.Dis
         raise CheckpointError(f"{path} does not fit this model ({str(e).splitlines()[0][:160]})") from None
     rng = ckpt["rng"]
     if ctx.rank == 0:
-        torch.set_rng_state(rng["torch"])
-        task.set_rng_state(rng["task"])
+        try:
+            torch.set_rng_state(rng["torch"])
+            task.set_rng_state(rng["task"])
+        except (KeyError, RuntimeError, TypeError, ValueError) as e:
+            raise CheckpointError(f"{path} has no usable random-number state to resume from ({type(e).__name__}: "
+                                  f"{str(e).splitlines()[0][:120] if str(e) else 'bad value'})") from None
     else:  # other ranks: fresh but distinct streams, deterministic given the step
         torch.manual_seed(hash((int(ckpt["step"]), ctx.rank)) % (2 ** 31))
     return int(ckpt["step"]), float(ckpt.get("elapsed_s", 0.0))
