@@ -58,3 +58,20 @@ def test_configs_refuse_non_finite_numbers() -> None:
         with pytest.raises(InputError, match="finite"):
             LoopConfig(minutes=bad)
     assert LipSyncTrainConfig(lr=1e-3).lr == 1e-3
+
+
+def test_config_bounds() -> None:
+    from synthvid.errors import InputError
+    from synthvid.pipelines.face_swap_convert import ConvertConfig
+    from synthvid.pipelines.lip_sync import LipSyncConfig
+    from synthvid.pipelines.reenact import ReenactConfig
+
+    with pytest.raises(InputError, match="crf must be from 0 to 51, got 99"):
+        LipSyncConfig(crf=99)
+    with pytest.raises(InputError, match="candidates must be at least 1, got 0"):
+        LipSyncConfig(candidates=0)
+    with pytest.raises(InputError, match="batch must be at least 1"):
+        ConvertConfig(batch=0)
+    with pytest.raises(InputError, match="step must be from 0 to 64"):
+        ReenactConfig(step=-3)
+    assert ReenactConfig(crf=0, step=8).step == 8

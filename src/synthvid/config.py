@@ -21,9 +21,11 @@ from synthvid.errors import InputError
 C = TypeVar("C", bound="Config")
 
 
-def option(default: Any, help: str, *, choices: tuple | None = None, cli: bool = True) -> Any:
-    """A dataclass field with a default, a help text, optional allowed values, and whether the CLI exposes it."""
-    meta = {"help": help, "choices": choices, "cli": cli}
+def option(default: Any, help: str, *, choices: tuple | None = None, cli: bool = True,
+           bounds: tuple[float | None, float | None] | None = None) -> Any:
+    """A dataclass field with a default, a help text, optional allowed values or inclusive numeric ``bounds``
+    (``(lo, hi)``, either None for open), and whether the CLI exposes it."""
+    meta = {"help": help, "choices": choices, "cli": cli, "bounds": bounds}
     if isinstance(default, (list, dict, set)):
         raise TypeError("mutable defaults are not allowed in frozen configs; use a tuple")
     return dataclasses.field(default=default, metadata=meta)
@@ -41,6 +43,13 @@ class Config:
             for v in value if isinstance(value, tuple) else (value,):
                 if isinstance(v, float) and not math.isfinite(v):  # NaN passes every range check (NaN < 0 is False)
                     raise InputError(f"{f.name} must be a finite number, got {v}")
+            bounds = f.metadata.get("bounds")
+            if bounds is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
+                lo, hi = bounds
+                if (lo is not None and value < lo) or (hi is not None and value > hi):
+                    want = f"from {lo} to {hi}" if lo is not None and hi is not None else (
+                        f"at least {lo}" if lo is not None else f"at most {hi}")
+                    raise InputError(f"{f.name} must be {want}, got {value}")
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}  # type: ignore[arg-type]

@@ -132,8 +132,8 @@ class ConvertConfig(Config):
     mask: str = option("learned", "learned: the model's mask within the face hull; hull: the landmark hull only",
                        choices=("learned", "hull"))
     sharpen: float = option(0.75, "unsharp-mask amount applied to the new face (0: off; 1: strong)")
-    crf: int = option(18, "H.264 quality of the output (lower = better, larger)")
-    batch: int = option(8, "faces per model pass (larger is faster on CPUs, up to a point)")
+    crf: int = option(18, "H.264 quality of the output (lower = better, larger)", bounds=(0, 51))
+    batch: int = option(8, "faces per model pass (larger is faster on CPUs, up to a point)", bounds=(1, None))
     force: bool = option(False, "convert even if the video's face looks like the target person")
     device: str = option("cpu", "cpu, cuda or cuda:N")
 
@@ -249,6 +249,9 @@ def convert(video: str | os.PathLike, model_dir: str | os.PathLike, output: str 
     source_who = "a" if cfg.direction == "a2b" else "b"
     identity = 1 if cfg.direction == "a2b" else 0
     start, end = frames
+    if (end is not None and end <= start) or (info.frame_count and start >= info.frame_count):
+        raise InputError(f"--frames {start}:{'' if end is None else end} selects no frame of {src.name} "
+                         f"({info.frame_count} frames)")
     dominant, several = scan_identities(src, max_faces=4, start=start, end=end, strict=False)
     if not cfg.force:
         check_direction(model, dominant, cfg.direction, src)

@@ -53,7 +53,8 @@ MIN_MOUTH_FRAMES = 10
 class LipSyncConfig(Config):
     """How new speech is put into a target video."""
 
-    candidates: int = option(5, "target frames whose mouths are combined (weighted median) per output frame")
+    candidates: int = option(5, "target frames whose mouths are combined (weighted median) per output frame",
+                            bounds=(1, None))
     sharpen: float = option(0.7, "teeth sharpening: share of the best candidate's fine detail added back")
     retime: str = option("pingpong", "re-timing of the target footage to the speech's length", choices=MODES)
     hold_silence: float = option(1.0, "seconds of silence after which the head is held still (0: never)")
@@ -62,7 +63,7 @@ class LipSyncConfig(Config):
     voice: str = option("en-us", "espeak-ng voice for --text")
     words_per_minute: int = option(160, "speaking rate for --text")
     max_seconds: float = option(600.0, "longest speech accepted, in seconds")
-    crf: int = option(18, "H.264 quality of the output (lower = better, larger)")
+    crf: int = option(18, "H.264 quality of the output (lower = better, larger)", bounds=(0, 51))
 
 
 @dataclasses.dataclass

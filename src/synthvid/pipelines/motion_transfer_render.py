@@ -55,7 +55,7 @@ class TransferConfig(Config):
                              "black, chroma-key green, or alpha (the person alone with transparency, as ProRes "
                              "4444 in a .mov output, for editors)", choices=tuple(BACKGROUNDS))
     face: bool = option(True, "refine the face region with the face refiner")
-    crf: int = option(18, "H.264 quality of the output (lower = better, larger)")
+    crf: int = option(18, "H.264 quality of the output (lower = better, larger)", bounds=(0, 51))
     device: str = option("cpu", "cpu, cuda or cuda:N")
     precision: str = option("auto", "auto (bf16 where the hardware has it), bf16 or fp32",
                             choices=("auto", "bf16", "fp32"))

@@ -54,7 +54,7 @@ class ReenactConfig(Config):
 
     transfer: str = option("auto", "what the driver controls, comma-separated from expression, blink, gaze, pose "
                            f"(auto: photo {PHOTO_DEFAULT}; video {VIDEO_DEFAULT})")
-    face: int = option(0, "which face of a portrait with several (1 = leftmost; 0 = the largest)")
+    face: int = option(0, "which face of a portrait with several (1 = leftmost; 0 = the largest)", bounds=(0, None))
     neutral: int = option(-1, "driving frame to use as the driver's neutral face (-1: chosen automatically)")
     target_neutral: int = option(-1, "target video frame to use as its neutral face (-1: chosen automatically)")
     audio: str = option("target", "video mode: keep the target's audio, take the driving video's, or none",
@@ -71,11 +71,11 @@ class ReenactConfig(Config):
                              "the head", choices=("keep", "warp"))
     max_size: int = option(1024, "photo mode: longest side of the output (the portrait is shrunk if larger)")
     step: int = option(0, "warp grid spacing in pixels (0: by face size, 4 px up to ~64 px between the eyes, "
-                       "coarser for larger faces; smaller: slower, marginally more exact)")
+                       "coarser for larger faces; smaller: slower, marginally more exact)", bounds=(0, 64))
 
     def warp_step(self, state: FaceState) -> int:
         return self.step if self.step > 0 else max(4, round(inter_ocular_distance(state.landmarks) / 16))
-    crf: int = option(18, "H.264 quality of the output (lower = better, larger)")
+    crf: int = option(18, "H.264 quality of the output (lower = better, larger)", bounds=(0, 51))
 
     def parts(self, mode: str) -> frozenset[str]:
         auto = self.transfer.strip() in ("", "auto")

@@ -148,6 +148,8 @@ def existing_payload(path: str | os.PathLike, key: str | None = None, max_frames
 def verify(path: str | os.PathLike, key: str | None = None, max_frames: int = 300) -> Verdict:
     """Check a file's watermark (with ``key`` and the public default key) and its C2PA manifest."""
     p = check_input_file(path, "input")
+    if max_frames < 1:
+        raise InputError(f"max_frames must be at least 1, got {max_frames}")
     keys = [k for k in (key or os.environ.get("SYNTHVID_WATERMARK_KEY"), wm.DEFAULT_KEY) if k]
     w = check_watermark(p, list(dict.fromkeys(keys)), max_frames)  # the public key once, even if given twice
     m = mf.check(p).as_dict()
