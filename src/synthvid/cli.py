@@ -136,8 +136,12 @@ def _cmd_lipsync(args: argparse.Namespace) -> None:
 
 
 def _cmd_sync_check(args: argparse.Namespace) -> None:
+    from synthvid.io.files import check_outputs  # noqa: PLC0415
+    from synthvid.io.video import VIDEO_SUFFIXES  # noqa: PLC0415
     from synthvid.lipsync.sync import shift_audio, sync_check  # noqa: PLC0415
 
+    if args.fix:  # before the analysis, not after it
+        check_outputs((args.video,), (args.fix, VIDEO_SUFFIXES))
     result = sync_check(args.video, max_offset=args.max_offset, quiet=args.quiet)
     print(result.summary())
     if args.fix:
@@ -348,9 +352,29 @@ def build_parser() -> argparse.ArgumentParser:
 EXIT_INTERNAL = 70  # a bug (EX_SOFTWARE): never 1, which `verify` and `detect` use for a verdict
 
 
+def _quiet_libraries() -> None:
+    """Keep stderr to synthvid's own one-line messages: numpy's floating-point RuntimeWarnings (a NaN in a
+    determinant on a degenerate face, say: the job then fails or recovers with its own message) and OpenCV's log
+    lines (a camera index that does not open prints several) are not shown. SYNTHVID_DEBUG=1 shows them."""
+    import warnings  # noqa: PLC0415
+
+    warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"numpy(\.|$)")
+    warnings.filterwarnings("ignore", message=r"invalid value encountered", category=RuntimeWarning)
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
+    os.environ.setdefault("OPENCV_VIDEOIO_DEBUG", "0")
+    try:
+        import cv2  # noqa: PLC0415
+
+        cv2.setLogLevel(0)  # 0 = silent
+    except (ImportError, AttributeError):  # pragma: no cover - cv2 is a dependency; an old build lacks the call
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if not os.environ.get("SYNTHVID_DEBUG"):
+        _quiet_libraries()
     try:
         if hasattr(args, "watermark_key") or hasattr(args, "consent"):
             from synthvid.provenance import configure  # noqa: PLC0415
