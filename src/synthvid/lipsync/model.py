@@ -68,6 +68,8 @@ class LipSyncModel:
     @classmethod
     def load(cls, folder: str | os.PathLike) -> LipSyncModel:
         d = Path(folder)
+        if d.is_file():
+            raise InputError(f"{d} is a file: --model takes the folder `synthvid lipsync train` made")
         if not d.is_dir():
             raise InputError(f"lip-sync model folder not found: {d}")
         net, _ = _load_network(d / "checkpoint.pt")
