@@ -78,9 +78,9 @@ def load_checkpoint(path: str | os.PathLike, arch: str | tuple[str, ...] | None 
 def _non_finite(tree: Any, prefix: str = "") -> str:
     """The name of the first floating-point tensor in ``tree`` (nested dicts) holding NaN or infinity, else ''."""
     if isinstance(tree, torch.Tensor):
-        if tree.is_floating_point() and not bool(torch.isfinite(tree).all()):
-            return prefix or "a tensor"
-        return ""
+        if tree.is_meta or not tree.is_floating_point():  # no data to look at (the model loader refuses meta)
+            return ""
+        return "" if bool(torch.isfinite(tree).all()) else (prefix or "a tensor")
     if isinstance(tree, dict):
         for k, v in tree.items():
             found = _non_finite(v, f"{prefix}.{k}" if prefix else str(k))
