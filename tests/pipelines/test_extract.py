@@ -162,3 +162,18 @@ def test_identity_scan_searches_every_sample_once_a_small_face_was_seen(tmp_path
     who, _ = select.scan_identities(clip, max_faces=4)
     assert who is not None
     assert len(detect_calls) == select.SCAN_MIN_SAMPLES and all(detect_calls)  # the first sample found it small: all tiled
+
+
+def test_a_first_run_that_fails_leaves_no_folder(tmp_path):
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    bomb = tmp_path / "huge.png"  # a PNG whose header claims 60000 x 60000 pixels (a decompression bomb)
+    bomb.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 60000, 60000, 8, 2, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+    with pytest.raises(InputError):
+        extract(bomb, tmp_path / "fs", quiet=True)
+    assert not (tmp_path / "fs").exists()

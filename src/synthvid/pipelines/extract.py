@@ -132,6 +132,8 @@ def extract(videos: list[str | os.PathLike] | str | os.PathLike, out_dir: str | 
         faceset.info["skipped"] = dict(skipped)
         if len(faceset.alignments):
             faceset.save()  # keep what is done for the next run
+        elif created:
+            _remove_empty(out)  # a first run that failed before any face leaves nothing behind
         raise
     faceset.info["skipped"] = dict(skipped)
     if len(faceset.alignments) == 0:
