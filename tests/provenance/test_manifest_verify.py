@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from synthvid.cli import main
+from synthvid.errors import InputError
 from synthvid.io.output import Stamp, VideoOutput, write_image
 from synthvid.provenance import configure, manifest
 from synthvid.provenance.verify import EXIT_MARKED, EXIT_NOT_MARKED, EXIT_TAMPERED, verify
@@ -155,6 +156,14 @@ def test_bad_consent_file_fails_before_writing(tmp_path: Path, capsys: pytest.Ca
     assert code == 2 and "larger than" in capsys.readouterr().err
     assert not (tmp_path / "demo").exists() or not any((tmp_path / "demo").glob("*.mp4"))
     configure()
+    for content, message in ((b"  \n", "is empty"), (b'{"who": "Ann", "what": ', "looks like JSON but does not parse")):
+        bad = tmp_path / "consent.json"
+        bad.write_bytes(content)
+        with pytest.raises(InputError, match=message):
+            manifest.consent_assertion(bad)
+    plain = tmp_path / "consent.txt"
+    plain.write_text("Ann agreed on 2026-11-01 to this video.")
+    assert manifest.consent_assertion(plain)["statement"].startswith("Ann agreed")
 
 
 def test_output_keeps_the_mark_of_the_input_it_is_made_from(tmp_path: Path) -> None:

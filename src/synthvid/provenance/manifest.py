@@ -161,9 +161,13 @@ def consent_assertion(path: str | os.PathLike) -> dict[str, Any]:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise InputError(f"consent file {p} is not UTF-8 text or JSON") from None
+    if not text.strip():
+        raise InputError(f"consent file {p} is empty: write who consented, to what, and when")
     try:
         content: Any = json.loads(text)
-    except ValueError:
+    except ValueError as e:
+        if text.lstrip()[:1] in ("{", "["):  # meant as JSON but broken (truncated, a stray comma): say so
+            raise InputError(f"consent file {p} looks like JSON but does not parse ({e})") from None
         content = text
     return {"file": p.name, "sha256": hashlib.sha256(data).hexdigest(), "statement": content}
 
