@@ -152,7 +152,7 @@ def _speech(audio: str | os.PathLike | None, text: str | None, cfg: LipSyncConfi
     src = check_input_file(audio, "audio")
     samples = read_audio(src, max_seconds=cfg.max_seconds + 1)
     if len(samples) > cfg.max_seconds * SPEECH_RATE:
-        raise InputError(f"{src.name} is longer than {cfg.max_seconds:.0f} s (raise --max-seconds to allow it)")
+        raise InputError(f"{src.name} is longer than {cfg.max_seconds:g} s (raise --max-seconds to allow it)")
     return samples, src, src.name
 
 

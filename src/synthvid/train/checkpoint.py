@@ -49,6 +49,14 @@ def load_checkpoint(path: str | os.PathLike, arch: str | tuple[str, ...] | None 
     if not p.is_file():
         raise CheckpointError(f"checkpoint not found: {p}")
     try:
+        with open(p, "rb") as fh:
+            magic = fh.read(2)
+    except OSError as e:
+        raise CheckpointError(f"cannot read checkpoint {p}: {e.strerror or e}") from None
+    if magic[:2] != b"PK" and magic[:1] != b"\x80":  # torch files are zip archives (or, from old versions, pickles)
+        raise CheckpointError(f"{p} is not a readable synthvid checkpoint (not a PyTorch file at all: "
+                              f"{'it is empty' if not magic else 'unknown format'})")
+    try:
         data = torch.load(p, map_location=map_location, weights_only=True, mmap=mmap)
     except Exception as e:  # noqa: BLE001 - hostile bytes can make the unpickler raise anything (KeyError, ...)
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
