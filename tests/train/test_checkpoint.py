@@ -146,3 +146,11 @@ def test_damaged_checkpoints_are_refused_with_one_line(tmp_path, change, message
     with pytest.raises(CheckpointError, match=message):
         load_checkpoint(path)
 
+
+
+def test_text_or_random_bytes_are_named_as_not_a_torch_file(tmp_path):
+    path = tmp_path / "c.pt"
+    for content in (b"just some notes\n", b"\x00\x01\x02" * 50, b""):
+        path.write_bytes(content)
+        with pytest.raises(CheckpointError, match="not a PyTorch file at all"):
+            load_checkpoint(path)
