@@ -12,7 +12,7 @@ from synthvid.errors import InputError, NoFaceError
 from synthvid.io.audio import write_wav
 from synthvid.io.video import probe_video, read_metadata
 from synthvid.lipsync.model import LipSyncModel
-from synthvid.pipelines.lip_sync import LipSyncConfig, lipsync
+from synthvid.pipelines.lip_sync import LipSyncConfig, lipsync, train
 
 
 @pytest.fixture(scope="module")
@@ -109,3 +109,13 @@ def test_bad_inputs(clips, speech, tmp_path, portraits):
     assert main(["lipsync", str(clips["astronaut"]), "--text", "\x07", "-o", str(tmp_path / "b.mp4"), "-q"]) != 0
     assert main(["sync-check", str(tmp_path / "missing.mp4"), "-q"]) != 0
     assert not (tmp_path / "b.mp4").exists()
+    # a first `lipsync train` that fails leaves no folder; the output may not be the target itself
+    with pytest.raises(NoFaceError):
+        train([blank], tmp_path / "model", quiet=True)
+    assert not (tmp_path / "model").exists()
+    from synthvid.errors import OutputError
+    with pytest.raises(OutputError, match="would destroy the input"):
+        lipsync(blank, blank, audio=speech, quiet=True)
+    with pytest.raises(OutputError, match="does not exist"):  # a bad preview path fails before any work
+        lipsync(clips["astronaut"], tmp_path / "c.mp4", audio=speech, preview=tmp_path / "no" / "p.png", quiet=True)
+    assert not (tmp_path / "c.mp4").exists()
