@@ -88,8 +88,12 @@ def lipsync_outputs(reals: list[Path], out: Path) -> list[Path]:
         speaker = reals[(i + 1) % len(reals)]
         dst = out / f"lipsync_{target.stem}_says_{speaker.stem}.mp4"
         if not dst.exists():
-            wav = write_wav(out / f"speech_{speaker.stem}.wav", read_audio(speaker)[: 16000 * 8], 16000)
-            lipsync(target, dst, audio=wav, quiet=True)
+            try:
+                wav = write_wav(out / f"speech_{speaker.stem}.wav", read_audio(speaker)[: 16000 * 8], 16000)
+                lipsync(target, dst, audio=wav, quiet=True)
+            except InputError as e:  # e.g. no usable face: recorded by its absence, not fatal
+                print(f"lip sync of {target.name} skipped: {e}", flush=True)
+                continue
         made.append(dst)
     return made
 

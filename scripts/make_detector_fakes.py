@@ -60,7 +60,10 @@ def make_lipsyncs(clips: list[Path], out: Path) -> int:
         dst = out / f"lipsync_{clip.stem}.mp4"
         if dst.exists():
             continue
-        speaker = next(c for c in clips[i + 1:] + clips[:i] if has_speech(c))
+        speaker = next((c for c in clips[i + 1:] + clips[:i] if has_speech(c)), None)
+        if speaker is None:
+            print("no other clip has speech to lip-sync to", flush=True)
+            return 1
         wav = write_wav(out / f"speech_{speaker.stem}.wav", read_audio(speaker)[: 16000 * 8], 16000)
         try:
             r = lipsync(clip, dst, audio=wav, quiet=True)

@@ -13,13 +13,14 @@ model shipped at the time, and clips 2+ frames off are moved into sync (``--no-a
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 import torch
 
 from synthvid.lipsync.data import load_clip
-from synthvid.lipsync.sync import align_clip
+from synthvid.lipsync.sync import align_clip, shift_clip
 from synthvid.lipsync.training import Audio2MouthTask, Audio2MouthTrainConfig, fit_generic_pca, new_model
 from synthvid.models.audio2mouth import ARCH, Audio2MouthConfig
 from synthvid.train.checkpoint import load_checkpoint, save_checkpoint
@@ -32,6 +33,28 @@ EXTRA = ("driving/lp_d11", "driving/lp_d20", "driving/tpsmm_driving", "driving/e
 def training_clips(media: Path) -> list[Path]:
     talking = sorted(p for p in (media / "talking").glob("*.mp4") if p.stem not in HELD_OUT)
     return talking + [media / f"{e}.mp4" for e in EXTRA if (media / f"{e}.mp4").is_file()]
+
+
+def aligned_clips(clips: list, run: Path) -> list:
+    """Several dev clips are a few frames out of sync; trained on as they are, the model learns a blurred notion of
+    timing. Each clip is checked with the generic model shipped when the run starts (the previous generation) and
+    moved into sync when 2+ frames off with confidence 0.2+ (synthvid.lipsync.sync.align_clip). The offsets are
+    kept in the run folder (alignment.json), so a resumed run trains on the same data even though the shipped
+    weights have been replaced by then."""
+    record = run / "alignment.json"
+    if record.is_file():
+        offsets = json.loads(record.read_text())
+        print(f"alignment of the clips from {record}")
+    else:
+        offsets = {}
+        for c in clips:
+            a = align_clip(c)
+            offsets[c.name] = a.result.offset if a.applied and a.result is not None else 0
+            if a.note():
+                print(a.note())
+        run.mkdir(parents=True, exist_ok=True)
+        record.write_text(json.dumps(offsets, indent=2, sort_keys=True) + "\n")
+    return [shift_clip(c, int(offsets.get(c.name, 0))) for c in clips]
 
 
 def main() -> int:
@@ -55,14 +78,7 @@ def main() -> int:
     clips = [load_clip(p, cache_dir=args.cache, quiet=False) for p in training_clips(media)]
     print(f"{len(clips)} clips, {sum(len(c) for c in clips)} frames")
     if not args.no_align:
-        # Several dev clips are a few frames out of sync; trained on as they are, the model learns a blurred
-        # notion of timing. Each clip is checked with the generic model shipped now (the previous generation) and
-        # moved into sync when 2+ frames off with confidence 0.2+ (synthvid.lipsync.sync.align_clip).
-        aligned = [align_clip(c) for c in clips]
-        for a in aligned:
-            if a.note():
-                print(a.note())
-        clips = [a.clip for a in aligned]
+        clips = aligned_clips(clips, Path(args.run))
     cfg = Audio2MouthConfig(hidden=args.hidden)
     torch.manual_seed(0)
     model = new_model(cfg, fit_generic_pca(clips, cfg.components), clips)

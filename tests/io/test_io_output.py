@@ -343,7 +343,9 @@ def test_an_output_never_replaces_its_input(tmp_path):
     with pytest.raises(OutputError, match="would destroy the input"):
         VideoOutput(video, Stamp("test.job", inputs=(str(video),)), fps=25, width=W, height=H)
     assert src.read_bytes() == before and _leftovers(tmp_path) == ["alias.png", "in.mp4", "in.png"]
-    write_image(tmp_path / "new.png", _frame(2), Stamp("test.job", inputs=(str(src), "0")))  # a device index: fine
+    write_image(tmp_path / "new.png", _frame(2), STAMP)
+    # writing over an existing output is fine when it is not an input; a camera index or a URL is not a file here
+    write_image(tmp_path / "new.png", _frame(3), Stamp("test.job", inputs=(str(src), "0", "rtsp://cam/1")))
 
 
 def test_job_outputs_are_checked_before_the_job_starts(tmp_path):
@@ -383,3 +385,11 @@ def test_output_folders(tmp_path):
             (d / "faces.npz").write_bytes(b"x")
             raise Boom()
     assert (tmp_path / "run2" / "faces.npz").is_file()
+
+
+def test_over_long_output_names_are_one_line(tmp_path):
+    with pytest.raises(OutputError, match="too long"):
+        check_output_path(tmp_path / ("n" * 300 + ".mp4"))
+    with pytest.raises(OutputError, match="too long"):
+        write_image(tmp_path / ("n" * 230 + ".png"), _frame(), STAMP)
+    assert _leftovers(tmp_path) == []

@@ -199,7 +199,12 @@ def test_out_of_sync_training_clip_is_moved_into_sync():
                     None)  # its sound comes 4 frames after the picture
     a = align_clip(clip, LipSyncModel(net))
     assert a.applied and a.result.offset == 4
-    assert np.array_equal(a.clip.features[8:-8], feats[8:-8])
+    assert np.array_equal(a.clip.features, feats[:-4]) and np.array_equal(a.clip.shapes, shapes[:-4])
+    assert len(a.clip.found) == len(a.clip.activity) == 396
+    early = dataclasses.replace(clip, features=shift_features(feats, -3))  # sound 3 frames early
+    e = align_clip(early, LipSyncModel(net))
+    assert e.applied and e.result.offset == -3
+    assert np.array_equal(e.clip.features, feats[3:]) and np.array_equal(e.clip.shapes, shapes[3:])
     assert "4 frames (160 ms) late" in a.note()
     near = dataclasses.replace(clip, features=shift_features(feats, ALIGN_MIN_FRAMES - 1))
     b = align_clip(near, LipSyncModel(net))  # within the estimator's own tolerance: left alone

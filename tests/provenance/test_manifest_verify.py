@@ -162,8 +162,11 @@ def test_bad_consent_file_fails_before_writing(tmp_path: Path, capsys: pytest.Ca
         with pytest.raises(InputError, match=message):
             manifest.consent_assertion(bad)
     plain = tmp_path / "consent.txt"
-    plain.write_text("Ann agreed on 2026-11-01 to this video.")
-    assert manifest.consent_assertion(plain)["statement"].startswith("Ann agreed")
+    for text in ("Ann agreed on 2026-11-01 to this video.", "[2026-11-01] Ann agreed to this video."):
+        plain.write_text(text)
+        assert manifest.consent_assertion(plain)["statement"] == text  # plain statements, even with a bracket
+    plain.write_text("[" * 20000)  # deeply nested: not JSON we can read, and not a crash either
+    assert manifest.consent_assertion(plain)["statement"].startswith("[[[")
 
 
 def test_output_keeps_the_mark_of_the_input_it_is_made_from(tmp_path: Path) -> None:

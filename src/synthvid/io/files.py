@@ -32,8 +32,14 @@ def check_output_path(path: str | os.PathLike, suffixes: tuple[str, ...] | None 
     not be a folder. ``suffixes`` restricts the file extension (lower-case, with the dot).
     """
     p = Path(path)
-    if p.is_dir():
+    try:
+        is_dir = p.is_dir()
+    except OSError as e:  # e.g. a name longer than the file system allows
+        raise OutputError(f"cannot write {p}: {e.strerror or e}") from None
+    if is_dir:
         raise OutputError(f"output path is a folder, expected a file name: {p}")
+    if len(os.fsencode(p.name)) > 200:  # the hidden temporary beside it (".NAME.partial-XXXXXXXX") must fit too
+        raise OutputError(f"output file name is too long ({len(os.fsencode(p.name))} bytes; at most 200)")
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():
         raise OutputError(f"cannot write {p}: folder {parent} does not exist")

@@ -91,7 +91,8 @@ def shift_features(features: np.ndarray, frames: int) -> np.ndarray:
 
 @dataclasses.dataclass
 class ClipAlignment:
-    """A training clip after the sync check: ``clip`` (features moved by ``-result.offset`` when ``applied``)."""
+    """A training clip after the sync check: ``clip`` (sound and picture paired ``result.offset`` frames apart, the
+    unpaired frames at the ends dropped, when ``applied``)."""
 
     clip: ClipData
     result: SyncResult | None  # None: not checked (too short, no face, or alignment switched off)
@@ -119,7 +120,20 @@ def align_clip(clip: ClipData, model: LipSyncModel | None = None, max_offset: in
     r = estimate_offset(opening(clip.shapes), clip.features, clip.fps, max_offset, model)
     if abs(r.offset) < ALIGN_MIN_FRAMES or r.confidence < ALIGN_MIN_CONFIDENCE:
         return ClipAlignment(clip, r, False)
-    return ClipAlignment(dataclasses.replace(clip, features=shift_features(clip.features, -r.offset)), r, True)
+    return ClipAlignment(shift_clip(clip, r.offset), r, True)
+
+
+def shift_clip(clip: ClipData, offset: int) -> ClipData:
+    """``clip`` with its sound paired ``offset`` frames later than its picture (``offset`` > 0: the sound was late):
+    the picture's frame t goes with the sound's frame t + offset, and the frames at the ends that have no partner
+    are dropped (padding them with copies would teach the filter a frozen mouth there)."""
+    if offset == 0:
+        return clip
+    n = len(clip)
+    sound = slice(offset, None) if offset > 0 else slice(None, n + offset)
+    picture = slice(None, n - offset) if offset > 0 else slice(-offset, None)
+    return dataclasses.replace(clip, features=clip.features[sound], shapes=clip.shapes[picture],
+                               found=clip.found[picture], activity=clip.activity[picture])
 
 
 # A neutral mouth to hang predicted offsets on (opening is a ratio; any plausible mean shape works).
@@ -175,5 +189,5 @@ def shift_audio(video: str | os.PathLike, output: str | os.PathLike, offset: int
     return out
 
 
-__all__ = ["ClipAlignment", "SyncResult", "align_clip", "estimate_offset", "shift_audio", "shift_features",
-           "sync_check"]
+__all__ = ["ClipAlignment", "SyncResult", "align_clip", "estimate_offset", "shift_audio", "shift_clip",
+           "shift_features", "sync_check"]

@@ -292,7 +292,7 @@ def _train_person(paths: list[Path], out: Path, loop: object | None, cfg: LipSyn
 
     ckpt = out / "checkpoint.pt"
     if loop is None and ckpt.is_file():
-        done = int(load_checkpoint(ckpt)["step"])
+        done = int(load_checkpoint(ckpt, check_weights=False)["step"])
         if done > 0:
             raise InputError(f"{out} holds an LSTM fine-tuned for {done} steps: continue it with --steps/--minutes, "
                              "or choose another folder")
@@ -304,8 +304,9 @@ def _train_person(paths: list[Path], out: Path, loop: object | None, cfg: LipSyn
     net.freeze_filter()
     task = Audio2MouthTask(clips, net, Audio2MouthTrainConfig(lr=cfg.lr), seed=getattr(loop, "seed", 0))
     # What a resumed fine-tuning must match: the network's shape, and what its filter was fitted on.
-    arch = {**net.cfg.to_dict(), "person_weight": cfg.person_weight, "align": cfg.align,
-            "targets": sorted(file_digest(p) for p in paths)}
+    arch = {**net.cfg.to_dict(), "person_weight": cfg.person_weight, "targets": sorted(file_digest(p) for p in paths)}
+    if cfg.align:  # runs from before alignment existed have no such key: --no-align resumes them
+        arch["align"] = True
     step = 0
     if loop is not None:
         step = run_loop(task, out, loop, arch_config=arch, quiet=quiet).step  # type: ignore[arg-type]

@@ -165,10 +165,11 @@ def consent_assertion(path: str | os.PathLike) -> dict[str, Any]:
         raise InputError(f"consent file {p} is empty: write who consented, to what, and when")
     try:
         content: Any = json.loads(text)
-    except ValueError as e:
-        if text.lstrip()[:1] in ("{", "["):  # meant as JSON but broken (truncated, a stray comma): say so
-            raise InputError(f"consent file {p} looks like JSON but does not parse ({e})") from None
-        content = text
+    except (ValueError, RecursionError) as e:
+        if p.suffix.lower() == ".json" or text.lstrip()[:1] == "{":  # meant as JSON but broken: say so
+            raise InputError(f"consent file {p} looks like JSON but does not parse "
+                             f"({str(e).splitlines()[0][:80] if str(e) else type(e).__name__})") from None
+        content = text  # a plain statement, e.g. "[2026-11-01] Ann agreed ..."
     return {"file": p.name, "sha256": hashlib.sha256(data).hexdigest(), "statement": content}
 
 

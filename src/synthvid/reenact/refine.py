@@ -342,7 +342,7 @@ def _check_resume(out: Path, video: Path, model: RefinerConfig) -> None:
     ckpt = out / "checkpoint.pt"
     if not ckpt.is_file():
         return
-    config = load_checkpoint(ckpt, ARCH).get("config", {})
+    config = load_checkpoint(ckpt, ARCH, check_weights=False).get("config", {})
     if not isinstance(config, dict):
         raise CheckpointError(f"{ckpt} has no training settings")
     was_model = config.get("model", {})

@@ -36,14 +36,16 @@ def save_checkpoint(path: str | os.PathLike, checkpoint: dict[str, Any]) -> Path
 
 
 def load_checkpoint(path: str | os.PathLike, arch: str | tuple[str, ...] | None = None,
-                    map_location: str | torch.device = "cpu", mmap: bool = False) -> dict[str, Any]:
+                    map_location: str | torch.device = "cpu", mmap: bool = False,
+                    check_weights: bool = True) -> dict[str, Any]:
     """Read a synthvid checkpoint safely, checking it is one (and of ``arch`` when given).
 
     ``mmap=True`` maps the file instead of reading it: tensors are paged in when first used, so a caller that
     only needs the weights (inference) never reads the optimizer state, two thirds of a training checkpoint.
 
     Raises CheckpointError naming the file for: missing, corrupt/truncated, not a torch file, a pickle that would
-    run code, a torch file from another tool, or a different architecture.
+    run code, a torch file from another tool, a different architecture, or (``check_weights``: every caller that
+    will use the weights) NaN or infinite weights. Callers that only read ``config`` or ``step`` pass False.
     """
     p = Path(path)
     if not p.is_file():
@@ -76,7 +78,7 @@ def load_checkpoint(path: str | os.PathLike, arch: str | tuple[str, ...] | None 
         raise CheckpointError(f"{p} is a damaged synthvid checkpoint (its step count is {str(step)[:40]!r})")
     if not isinstance(data["state_dict"], dict) or not isinstance(data["rng"], dict):
         raise CheckpointError(f"{p} is a damaged synthvid checkpoint (weights or random state are not a mapping)")
-    bad = _non_finite(data["state_dict"])
+    bad = _non_finite(data["state_dict"]) if check_weights else ""
     if bad:
         raise CheckpointError(f"{p} holds non-finite weights (NaN or infinity in {bad}): the training that wrote it "
                               "diverged or the file is damaged; use an earlier snapshot")
@@ -86,9 +88,12 @@ def load_checkpoint(path: str | os.PathLike, arch: str | tuple[str, ...] | None 
 def _non_finite(tree: Any, prefix: str = "") -> str:
     """The name of the first floating-point tensor in ``tree`` (nested dicts) holding NaN or infinity, else ''."""
     if isinstance(tree, torch.Tensor):
-        if tree.is_meta or not tree.is_floating_point():  # no data to look at (the model loader refuses meta)
+        if tree.is_meta or tree.layout != torch.strided or not tree.is_floating_point():
+            return ""  # no dense data to look at: the model loaders refuse these with their own message
+        try:
+            return "" if bool(torch.isfinite(tree).all()) else (prefix or "a tensor")
+        except (NotImplementedError, RuntimeError, TypeError):  # a dtype isfinite does not support (float8, ...)
             return ""
-        return "" if bool(torch.isfinite(tree).all()) else (prefix or "a tensor")
     if isinstance(tree, dict):
         for k, v in tree.items():
             found = _non_finite(v, f"{prefix}.{k}" if prefix else str(k))
