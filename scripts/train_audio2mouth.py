@@ -1,6 +1,6 @@
 """Train the speaker-generic audio-to-mouth model shipped in src/synthvid/data/audio2mouth.pt.
 
-    python scripts/train_audio2mouth.py [--steps 200] [--media ../shared/media] [--run runs/audio2mouth2]
+    python scripts/train_audio2mouth.py [--steps 200] [--media ../shared/media] [--run runs/audio2mouth-aligned]
 
 Trains on every talking clip with speech in the development media EXCEPT the lip-sync benchmark's held-out clips
 (obama_clip2, andrew_clip2), so the benchmark measures speech the model never heard. First the speech filter is
@@ -60,7 +60,7 @@ def aligned_clips(clips: list, run: Path) -> list:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--media", default="../shared/media")
-    ap.add_argument("--run", default="runs/audio2mouth2")
+    ap.add_argument("--run", default="runs/audio2mouth-aligned")
     ap.add_argument("--cache", default="runs/lipsync-cache")
     # Four minutes of speech from ~15 speakers is little data: an LSTM correction wider than 8 or trained faster
     # or longer than this overfits (held-out mouth-opening correlation falls from 0.49 after ~200 steps at 2e-3).
