@@ -35,16 +35,25 @@ def training_clips(media: Path) -> list[Path]:
     return talking + [media / f"{e}.mp4" for e in EXTRA if (media / f"{e}.mp4").is_file()]
 
 
-def aligned_clips(clips: list, run: Path) -> list:
+# The offsets the shipped weights were trained with (estimated by the generic network shipped before them): a
+# fresh run reproduces the shipped weights; --realign estimates them again with the weights shipped now.
+SHIPPED_ALIGNMENT = Path(__file__).with_name("audio2mouth_alignment.json")
+
+
+def aligned_clips(clips: list, run: Path, realign: bool = False) -> list:
     """Several dev clips are a few frames out of sync; trained on as they are, the model learns a blurred notion of
-    timing. Each clip is checked with the generic model shipped when the run starts (the previous generation) and
-    moved into sync when 2+ frames off with confidence 0.2+ (synthvid.lipsync.sync.align_clip). The offsets are
-    kept in the run folder (alignment.json), so a resumed run trains on the same data even though the shipped
-    weights have been replaced by then."""
+    timing. Each clip is moved into sync by the offsets the shipped weights were trained with
+    (scripts/audio2mouth_alignment.json), or, with ``realign``, by offsets estimated with the generic network shipped
+    when the run starts when 2+ frames off with confidence 0.2+ (synthvid.lipsync.sync.align_clip). The offsets
+    are kept in the run folder (alignment.json), so a resumed run trains on the same data."""
     record = run / "alignment.json"
-    if record.is_file():
-        offsets = json.loads(record.read_text())
-        print(f"alignment of the clips from {record}")
+    source = record if record.is_file() else (SHIPPED_ALIGNMENT if SHIPPED_ALIGNMENT.is_file() and not realign
+                                              else None)
+    if source is not None:
+        offsets = json.loads(source.read_text())
+        print(f"alignment of the clips from {source}")
+        run.mkdir(parents=True, exist_ok=True)
+        record.write_text(json.dumps(offsets, indent=2, sort_keys=True) + "\n")
     else:
         offsets = {}
         for c in clips:
@@ -69,6 +78,8 @@ def main() -> int:
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--noise", type=float, default=0.3)
     ap.add_argument("--no-align", action="store_true", help="train on the clips as they are (no A/V sync check)")
+    ap.add_argument("--realign", action="store_true", help="estimate the clips' offsets again with the shipped "
+                    "network instead of using scripts/audio2mouth_alignment.json (the shipped weights' offsets)")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "src/synthvid/data/audio2mouth.pt"))
     args = ap.parse_args()
     media = Path(args.media)
@@ -78,7 +89,7 @@ def main() -> int:
     clips = [load_clip(p, cache_dir=args.cache, quiet=False) for p in training_clips(media)]
     print(f"{len(clips)} clips, {sum(len(c) for c in clips)} frames")
     if not args.no_align:
-        clips = aligned_clips(clips, Path(args.run))
+        clips = aligned_clips(clips, Path(args.run), args.realign)
     cfg = Audio2MouthConfig(hidden=args.hidden)
     torch.manual_seed(0)
     model = new_model(cfg, fit_generic_pca(clips, cfg.components), clips)
