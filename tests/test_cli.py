@@ -94,3 +94,16 @@ def test_budget_required(facesets, tmp_path, capsys):
     code = main(["swap", "train", str(facesets["astronaut"]), str(facesets["hopper"]), "-o", str(tmp_path / "m"),
                  "--minutes", "0"])
     assert code == 2 and "training budget" in capsys.readouterr().err
+
+
+def test_argument_errors_are_one_line_and_files_may_follow_options(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["swap", "convert"])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and len(err.strip().splitlines()) == 1 and "required" in err and "--help" in err
+    with pytest.raises(SystemExit):
+        main(["verify", "a.mp4", "--bogus"])
+    assert "unrecognized arguments: --bogus" in capsys.readouterr().err
+    # `lipsync train -o DIR VIDEO...`: the videos after the options still count (here: missing files, one line)
+    assert main(["lipsync", "train", "-o", str(tmp_path / "m"), str(tmp_path / "a.mp4"), "-q"]) == 2
+    assert "a.mp4" in capsys.readouterr().err

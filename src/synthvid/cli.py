@@ -10,7 +10,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from synthvid import __version__
 from synthvid.config import add_config_arguments, config_from_args
@@ -191,13 +191,24 @@ def _cmd_detect(args: argparse.Namespace) -> int:
     return r.exit_code
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with synthvid's one-line errors: the usage block is what `--help` is for."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+# Positionals that take several files: files given after the options still belong to them
+# (`synthvid lipsync train -o DIR a.mp4 b.mp4`), which plain argparse refuses as unrecognized.
+_MANY = ("target", "videos")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from synthvid.pipelines.configs import (CONVERT, DANCE_MODEL, DANCE_TRAIN, DANCE_TRANSFER, EXTRACT,  # noqa: PLC0415
                                             LIPSYNC, LIPSYNC_TRAIN, LOOP, MODEL, REENACT, REFINE_MODEL,
                                             REFINE_TRAIN, TRAIN)
 
-    parser = argparse.ArgumentParser(prog="synthvid", description="Synthetic video toolkit (every output is "
-                                     "marked as synthetic).")
+    parser = _Parser(prog="synthvid", description="Synthetic video toolkit (every output is marked as synthetic).")
     parser.add_argument("--version", action="version", version=f"synthvid {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -372,7 +383,12 @@ def _quiet_libraries() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    many = next((n for n in _MANY if isinstance(getattr(args, n, None), list)), None)
+    if extra and many is not None and not any(x.startswith("-") for x in extra):
+        getattr(args, many).extend(extra)
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if not os.environ.get("SYNTHVID_DEBUG"):
         _quiet_libraries()
     try:

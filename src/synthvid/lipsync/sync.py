@@ -36,6 +36,9 @@ ALIGN_MIN_FRAMES = 2
 # ... and stands out from the other lags by at least this much correlation (on the dev clips the estimates range
 # 0.13-0.66; the two below 0.2 disagree with every other method tried: -9 and -2 frames, see docs/lip_sync.md).
 ALIGN_MIN_CONFIDENCE = 0.2
+# ... and only on clips long enough for the estimate to mean something (the dev clips are 4.9-60 s; on a 2-s clip
+# a chance correlation passed the confidence bar: 11 frames "late").
+ALIGN_MIN_SECONDS = 4.0
 
 
 @dataclasses.dataclass
@@ -115,7 +118,7 @@ def align_clip(clip: ClipData, model: LipSyncModel | None = None, max_offset: in
     line with its mouth when they are :data:`ALIGN_MIN_FRAMES` or more off with confidence
     :data:`ALIGN_MIN_CONFIDENCE` or more. Footage whose sound is a few frames off (common after editing or
     re-muxing) would otherwise teach the person-specific filter to lag or lead, and every output would inherit it."""
-    if len(clip) < 3 * max_offset or not clip.found.any():
+    if len(clip) < max(3 * max_offset, ALIGN_MIN_SECONDS * clip.fps) or clip.found.sum() < 3 * max_offset:
         return ClipAlignment(clip, None, False)
     r = estimate_offset(opening(clip.shapes), clip.features, clip.fps, max_offset, model)
     if abs(r.offset) < ALIGN_MIN_FRAMES or r.confidence < ALIGN_MIN_CONFIDENCE:
