@@ -89,15 +89,22 @@ def check_outputs(inputs: Iterable[str | os.PathLike | None],
     return out
 
 
-def make_output_folder(path: str | os.PathLike, parents: bool = False) -> Path:
-    """Create a job's output folder, or accept one that exists. A file in the way, a missing parent (unless
-    ``parents``: a typo should not create a tree) or a folder that cannot be made is a one-line error."""
+def check_output_folder(path: str | os.PathLike, parents: bool = False) -> Path:
+    """Return ``path`` as a Path if a job's output folder can be made (or used) there: no file in the way, and its
+    parent exists (unless ``parents``: a typo should not create a tree). For checking before slow work."""
     p = Path(path)
     if p.exists() and not p.is_dir():
         raise OutputError(f"{p} is an existing file, not a folder: choose a folder name for this output")
     parent = p.parent if str(p.parent) else Path(".")
     if not parents and not parent.is_dir():
         raise InputError(f"output folder's parent does not exist: {parent}")
+    return p
+
+
+def make_output_folder(path: str | os.PathLike, parents: bool = False) -> Path:
+    """Create a job's output folder, or accept one that exists (:func:`check_output_folder`); a folder that cannot
+    be made is a one-line error too."""
+    p = check_output_folder(path, parents)
     try:
         p.mkdir(parents=parents, exist_ok=True)
     except OSError as e:

@@ -19,7 +19,7 @@ import numpy as np
 
 from synthvid.errors import InputError
 from synthvid.io.audio import read_audio, write_wav
-from synthvid.io.files import check_input_file, check_not_input, check_output_path
+from synthvid.io.files import check_input_file, check_output_path
 from synthvid.io.output import Stamp, VideoOutput
 from synthvid.io.video import VIDEO_SUFFIXES, VideoReader, probe_video
 from synthvid.lipsync.data import ClipData
@@ -168,8 +168,7 @@ def sync_check(video: str | os.PathLike, max_offset: int = 15, quiet: bool = Tru
 def shift_audio(video: str | os.PathLike, output: str | os.PathLike, offset: int, quiet: bool = True) -> Path:
     """Write ``video`` with its sound moved ``offset`` frames earlier (``offset`` > 0 fixes late audio)."""
     src = check_input_file(video, "video")
-    out = check_output_path(output, VIDEO_SUFFIXES)
-    check_not_input(out, (src,))
+    out = check_output_path(output, VIDEO_SUFFIXES)  # (that it is not the input: the writer refuses it)
     info = probe_video(src)
     samples = read_audio(src, rate=FIX_RATE)
     k = int(round(offset / info.fps * FIX_RATE))

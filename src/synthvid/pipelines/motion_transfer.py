@@ -32,8 +32,8 @@ from synthvid.body.keypoints import NOSE, NUM_KEYPOINTS, PoseTrack, track_poses
 from synthvid.body.normalize import Ground, ground_of
 from synthvid.body.render import Canvas, render_pose
 from synthvid.config import Config, option
-from synthvid.errors import InputError, OutputError
-from synthvid.io.files import check_input_file, make_output_folder
+from synthvid.errors import InputError
+from synthvid.io.files import check_input_file, check_output_folder, make_output_folder
 from synthvid.io.video import VideoReader, probe_video
 from synthvid.models.autoencoder import autocast_dtype
 from synthvid.models.pix2pix import (ARCH, FaceRefiner, MultiScaleDiscriminator, Pix2PixConfig, PoseGenerator,
@@ -399,10 +399,7 @@ def load_or_prepare_target(video: str | os.PathLike, out_dir: Path, resolution: 
             return data
         raise InputError(f"{out_dir} holds a model of {data.source} at {data.canvas.resolution} px; use a new "
                          f"folder for {name} at {resolution} px")
-    if out_dir.exists() and not out_dir.is_dir():
-        raise OutputError(f"{out_dir} is an existing file, not a folder: choose a folder name for this output")
-    if not out_dir.parent.is_dir():
-        raise InputError(f"output folder's parent does not exist: {out_dir.parent}")
+    check_output_folder(out_dir)  # before the slow preparation
     data = prepare_target(video, resolution, frames, person, quiet)
     make_output_folder(out_dir)
     tmp = out_dir / f".{TARGET_FILE}.partial.npz"

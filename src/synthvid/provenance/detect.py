@@ -27,7 +27,7 @@ from synthvid.errors import CheckpointError, InputError
 from synthvid.face.align import align_face
 from synthvid.face.detect import FaceDetector
 from synthvid.face.geometry import transform_points
-from synthvid.io.files import check_input_file, check_not_input, check_output_path
+from synthvid.io.files import check_input_file, check_outputs
 from synthvid.io.image import IMAGE_SUFFIXES, read_image
 from synthvid.models.detector import ARCH, DetectorConfig, FakeDetector
 from synthvid.progress import progress
@@ -164,8 +164,7 @@ def detect_file(path: str | os.PathLike, model: str | os.PathLike | None = None,
     """
     p = check_input_file(path, "input")
     resolve_device(device)  # InputError for an unknown device or CUDA without a GPU, before any work
-    if heatmap is not None:
-        check_not_input(check_output_path(heatmap, IMAGE_SUFFIXES), (p,))
+    check_outputs((p,), (heatmap, IMAGE_SUFFIXES))
     if max_frames < 1:
         raise InputError(f"max_frames must be at least 1, got {max_frames}")
     if not 0.0 < threshold < 1.0:
