@@ -85,6 +85,18 @@ def test_stretched_lid_is_smoothed_along_the_eye():
     assert lid.std(axis=1).mean() < 0.5 * img[30:42, 48:72].astype(float).std(axis=1).mean()
 
 
+def test_closing_lid_keeps_its_lash_line_thin():
+    img, pts = _eye_scene()
+    for cx in (60, 140):  # a 2-px dark lash line just above each upper lid (at y = 42 in the middle)
+        cv2.ellipse(img, (cx, 50), (20, 11), 0, 180, 360, (40, 30, 30), 2)
+    out = move_lids(img, pts, _closed(pts))
+    for cx in (60, 140):
+        dark_rows = np.flatnonzero(out[:, cx - 3: cx + 4].max(-1).max(-1) < 100)
+        # the lashes come down with the lid to where it closes (the lower lid, y = 58), no taller than they were
+        assert len(dark_rows) and 54 <= dark_rows.min() and dark_rows.max() <= 60
+        assert len(dark_rows) <= 3
+
+
 def test_opening_wider_shows_more_eyeball():
     img, pts = _eye_scene()
     wide = pts.copy()

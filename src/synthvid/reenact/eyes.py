@@ -26,6 +26,7 @@ EYE_RADIUS = 0.42  # canonical units: points this close to an eye's centre belon
 SKIN_ABOVE = 0.3  # x eye width: band of skin above the upper lid that stretches or folds with it
 SKIN_BELOW = 0.2  # x eye width: the same below the lower lid
 LASH_OFFSET = 0.04  # x eye width: a fully closed lid's edge is taken from this far above the shown lid line
+LASH_BAND = 0.08  # x eye width: band above the lid edge (lashes, eyeliner) that moves with it unstretched
 SMOOTH_LID = 0.12  # x eye width: smoothing along the eye of lid skin stretched over a closing eye
 MIN_CHANGE = 0.3  # pixels: lids that move less than this are left as the face warp put them
 MAX_IRIS_SHIFT = (0.2, 0.15)  # iris shift limits (x eye width, along and across the eye) while the eye is rigid
@@ -199,7 +200,13 @@ def _move_lid_pair(image: Frame, out: Frame, shown: np.ndarray, wanted: np.ndarr
     closing = np.clip(1 - (wb - wt) / np.maximum(gap, 1e-6), 0, 1)
     taper = gap / max(float(gap[inside].max(initial=0.0)), 1e-6)
     st = st - LASH_OFFSET * width * closing * taper
-    above = top + (v - top) * (st - top) / (wt - top)
+    # The lashes and liner just above the lid edge move with it at their own size; only the skin above them
+    # stretches (or folds). Stretched with the skin, a dark lash line became a tall dark band that reads (to an
+    # eye and to a face tracker) as a half-open eye.
+    lash = np.minimum(LASH_BAND * width, 0.5 * np.minimum(wt - top, st - top))
+    in_lash = v >= wt - lash
+    above = np.where(in_lash, st - (wt - v),
+                     top + (v - top) * (st - lash - top) / np.maximum(wt - lash - top, 1e-6))
     between = st + (v - wt) * (sb - st) / np.maximum(wb - wt, 1e-6)
     below = sb + (v - wb) * (bottom - sb) / (bottom - wb)
     src_v = np.where(v < wt, above, np.where(v < wb, between, below))
@@ -210,7 +217,7 @@ def _move_lid_pair(image: Frame, out: Frame, shown: np.ndarray, wanted: np.ndarr
                     borderMode=cv2.BORDER_REFLECT)
     # Skin stretched down over a closing eye turns every lash and eyeliner stroke into a vertical streak: where the
     # lid is stretched, its texture is smoothed along the eye (more the more it is stretched).
-    stretch = np.where(inside & (v < wt), (wt - top) / np.maximum(st - top, 1e-6), 1.0)
+    stretch = np.where(inside & (v < wt) & ~in_lash, (wt - lash - top) / np.maximum(st - lash - top, 1e-6), 1.0)
     weight = np.clip((stretch - 1.3) / 0.7, 0, 1)
     if weight.max() > 0:
         k = max(int(round(SMOOTH_LID * width)) | 1, 3)
