@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from synthvid.errors import CheckpointError, InputError, OutputError
+from synthvid.errors import CheckpointError, InputError, NoFaceError, OutputError
 from synthvid.io.faceset import open_faceset
 from synthvid.io.output import Stamp, VideoOutput
 from synthvid.io.video import VideoReader, probe_video, read_metadata
@@ -93,6 +93,17 @@ def test_frames_without_a_face_pass_through(tiny_model, clips, tmp_path):
         diff = np.abs(src[i].astype(int) - out[i])
         # untouched apart from re-encoding and the output's own watermark (~2.4 grey levels rms on flat frames)
         assert diff.mean() < 3 and np.percentile(diff, 99) < 12
+
+
+def test_convert_with_no_face_anywhere_writes_nothing(tiny_model, clips, tmp_path):
+    rng = np.random.default_rng(0)
+    clip = tmp_path / "empty.mp4"
+    with VideoOutput(clip, Stamp("test", synthetic=False), fps=25, width=128, height=128) as w:
+        for _ in range(6):
+            w.write(np.full((128, 128, 3), 40, np.uint8) + rng.integers(0, 5, (128, 128, 3), dtype=np.uint8))
+    with pytest.raises(NoFaceError, match="no face found in any of the 6 frames of empty.mp4"):
+        convert(clip, tiny_model, tmp_path / "out.mp4", ConvertConfig(force=True), quiet=True)
+    assert not (tmp_path / "out.mp4").exists() and sorted(p.name for p in tmp_path.iterdir()) == ["empty.mp4"]
 
 
 def test_convert_range_cuts_audio(tiny_model, clips, tmp_path):

@@ -22,7 +22,7 @@ from synthvid.composite.color import COLOR_METHODS, transfer_color
 from synthvid.composite.paste import paste_back
 from synthvid.composite.sharpen import unsharp_mask
 from synthvid.config import Config, option
-from synthvid.errors import CheckpointError, InputError
+from synthvid.errors import CheckpointError, InputError, NoFaceError
 from synthvid.face import identity as ident
 from synthvid.face.align import alignment_matrix, warp_face
 from synthvid.face.detect import DetectedFace, FaceDetector, box_of
@@ -298,6 +298,9 @@ def convert(video: str | os.PathLike, model_dir: str | os.PathLike, output: str 
                 if len(batch) == cfg.batch:
                     flush(batch, sink)
             flush(batch, sink)
+        if not swapped:  # raised inside the writer's block: the output is discarded, not left half-made
+            raise NoFaceError(f"no face found in any of the {no_face} frames of {src.name} that were read: "
+                              "nothing to swap (no output written)")
         frames_done = out.frames_written
     bar.close()
     if preview and shots:
