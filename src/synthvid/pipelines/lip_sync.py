@@ -37,6 +37,7 @@ from synthvid.lipsync.model import LipSyncModel
 from synthvid.lipsync.retime import MODES, retime
 from synthvid.lipsync.shape import POINTS, mouth_shape
 from synthvid.lipsync.texture import MouthSynthesizer
+from synthvid.lipsync.visemes import close_lips, closed_shape, lip_closures
 from synthvid.progress import progress
 from synthvid.reenact.motion import FaceFollower, FaceState, Motion, motion_from
 from synthvid.reenact.render import rerender
@@ -62,6 +63,8 @@ class LipSyncConfig(Config):
                          "10 s or more of it (auto), or use the generic filter (off)", choices=("off", "auto"))
     voice: str = option("en-us", "espeak-ng voice for --text")
     words_per_minute: int = option(160, "speaking rate for --text")
+    close_lips: bool = option(True, "with --text: close the lips on p, b and m at the moments espeak-ng speaks them "
+                              "(the speech filter alone blurs these 1-3 frame closures)")
     max_seconds: float = option(600.0, "longest speech accepted, in seconds")
     crf: int = option(18, "H.264 quality of the output (lower = better, larger)", bounds=(0, 51))
 
@@ -103,6 +106,10 @@ class Target:
         found = self.motion.found
         return mouth_shape(self.motion.frontal()[found]).mean(0)
 
+    def closed_shape(self) -> np.ndarray:
+        """The target's own closed mouth (mean of its most closed frames)."""
+        return closed_shape(mouth_shape(self.motion.frontal()[self.motion.found]))
+
 
 def load_target(path: str | os.PathLike, quiet: bool = True) -> Target:
     """Track a target video, keeping its frames (up to :data:`MEMORY_BUDGET`) and a bank of its mouths."""
@@ -139,21 +146,21 @@ def load_target(path: str | os.PathLike, quiet: bool = True) -> Target:
 
 
 def _speech(audio: str | os.PathLike | None, text: str | None, cfg: LipSyncConfig,
-            scratch: Path) -> tuple[np.ndarray, Path, str]:
-    """(16-kHz samples, file to mux, description) of the new speech."""
+            scratch: Path) -> tuple[np.ndarray, Path, str, list]:
+    """(16-kHz samples, file to mux, description, phonemes with their times: text only) of the new speech."""
     if (audio is None) == (text is None):
         raise InputError("give exactly one of --audio FILE or --text \"...\"")
     if text is not None:
-        from synthvid.lipsync.tts import speak  # noqa: PLC0415
+        from synthvid.lipsync.tts import speak_timed  # noqa: PLC0415
 
-        samples, rate = speak(text, cfg.voice, cfg.words_per_minute)
+        samples, rate, phonemes = speak_timed(text, cfg.voice, cfg.words_per_minute)
         wav = write_wav(scratch / "speech.wav", samples, rate)
-        return read_audio(wav), wav, "text"
+        return read_audio(wav), wav, "text", phonemes
     src = check_input_file(audio, "audio")
     samples = read_audio(src, max_seconds=cfg.max_seconds + 1)
     if len(samples) > cfg.max_seconds * SPEECH_RATE:
         raise InputError(f"{src.name} is longer than {cfg.max_seconds:g} s (raise --max-seconds to allow it)")
-    return samples, src, src.name
+    return samples, src, src.name, []
 
 
 @frame_pipeline
@@ -173,7 +180,7 @@ def lipsync(target: str | os.PathLike, output: str | os.PathLike, *, audio: str 
     net = LipSyncModel.load(model) if model is not None else LipSyncModel.generic()
     scratch = Path(tempfile.mkdtemp(prefix="synthvid-lipsync-"))
     try:
-        samples, mux_from, what = _speech(audio, text, cfg, scratch)
+        samples, mux_from, what, phonemes = _speech(audio, text, cfg, scratch)
         if not voiced_mask(samples).any():
             raise InputError(f"no speech found in {what} (it is silent or only noise)")
         tgt = load_target(target, quiet)
@@ -185,6 +192,8 @@ def lipsync(target: str | os.PathLike, output: str | os.PathLike, *, audio: str 
         feats = speech_features(samples, fps, n_out)
         activity = speech_activity(samples, fps, n_out)
         shapes = net.shapes(feats, fps, tgt.mean_shape())
+        if phonemes and cfg.close_lips:
+            shapes = close_lips(shapes, lip_closures(phonemes), fps, tgt.closed_shape())
         usable = np.flatnonzero(tgt.motion.found)
         head = np.linalg.norm(np.diff(np.stack([s.pose.as_vector()[4:] for s in tgt.motion.states]), axis=0), axis=1)
         order = retime(n_out, len(usable), activity, fps, cfg.retime, cfg.hold_silence if cfg.hold_silence > 0

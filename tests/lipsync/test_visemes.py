@@ -1,0 +1,69 @@
+"""Lips closing on p, b and m for speech from text: phoneme times from espeak-ng, closure spans, shape pull."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from synthvid.lipsync.shape import opening
+from synthvid.lipsync.tts import Phoneme, speak_timed
+from synthvid.lipsync.visemes import STOP_AFTER, STOP_BEFORE, close_lips, closed_shape, closure_weights, lip_closures
+
+
+def test_espeak_reports_phonemes_in_order_and_stops_follow_silence():
+    x, rate, phonemes = speak_timed("Peter bought my map.")
+    names = [p.name for p in phonemes]
+    assert names.count("p") >= 2 and "b" in names and "m" in names  # Peter, map; bought; my, map
+    assert all("'" not in n and "," not in n for n in names)  # stress marks removed
+    starts = [p.start for p in phonemes]
+    assert starts == sorted(starts) and all(p.end >= p.start for p in phonemes)
+    assert abs(phonemes[-1].end - len(x) / rate) < 1e-6
+    # Around each stop's event the lips are closed: silence (p) or a quiet hum (b) on one side of it, the burst
+    # and vowel on the other, both within the closure window used.
+    def rms(t0, t1):
+        s = x[max(int(t0 * rate), 0): int(t1 * rate)]
+        return float(np.sqrt(np.mean(s ** 2)))
+    loud = float(np.percentile(np.abs(x), 99))
+    for p in phonemes:
+        if p.name in ("p", "b"):
+            quiet = min(rms(p.start - STOP_BEFORE, p.start), rms(p.start, p.start + STOP_AFTER))
+            assert quiet < 0.15 * loud, p
+
+
+def test_closure_spans_and_frame_weights():
+    ph = [Phoneme("_", 0.0, 0.1), Phoneme("p", 0.30, 0.34), Phoneme("i:", 0.34, 0.5), Phoneme("m", 0.5, 0.6),
+          Phoneme("@", 0.6, 0.7), Phoneme("t", 0.7, 0.75), Phoneme("b", 0.75, 0.8), Phoneme("mb", 0.8, 0.9)]
+    spans = lip_closures(ph)
+    # a stop: closed from STOP_BEFORE before its event to STOP_AFTER after it; a nasal: all along; "mb" and "t"
+    # are no bilabials
+    assert np.allclose(spans, [(0.30 - STOP_BEFORE, 0.30 + STOP_AFTER), (0.5, 0.6),
+                               (0.75 - STOP_BEFORE, 0.75 + STOP_AFTER)])
+    w = closure_weights(spans, 25.0, 25)  # frames shown over [t/25, (t+1)/25)
+    assert w[6] == 1.0 and w[7] == 1.0  # shown 0.24-0.28 and 0.28-0.32: inside the p closure (0.25-0.33)
+    assert w[12] == 1.0 and w[13] == 1.0 and w[14] == 1.0  # the m: 0.48-0.60
+    assert w[3] == 0.0 and w[10] == 0.0 and w[22] == 0.0
+    assert 0 < w[5] < 1  # a frame next to a closure is blended
+    # a closure shorter than a frame, falling between frame centres, still closes the nearest frame fully
+    short = closure_weights([(0.405, 0.415)], 25.0, 25)
+    assert short.max() == 1.0 and int(np.argmax(short)) == 10
+
+
+def test_close_lips_pulls_to_the_targets_closed_mouth():
+    rng = np.random.default_rng(0)
+    base = rng.normal(0, 0.01, (59, 2)).astype(np.float32)
+    # A mouth whose inner lips open by a varying amount (the _INNER_TOP/_INNER_BOTTOM points sit in the inner lips)
+    from synthvid.lipsync import shape as S
+    def mouth(gap):
+        s = base.copy()
+        s[S._CORNERS[0]] = (-0.2, 0.0)
+        s[S._CORNERS[1]] = (0.2, 0.0)
+        s[S._INNER_TOP, 1] = -gap / 2
+        s[S._INNER_BOTTOM, 1] = gap / 2
+        return s
+    target = np.stack([mouth(g) for g in np.linspace(0.0, 0.2, 50)])
+    closed = closed_shape(target)
+    assert opening(closed) < 0.04  # the most closed tenth of the target: gaps 0-0.016
+    shapes = np.stack([mouth(0.15)] * 25)
+    out = close_lips(shapes, lip_closures([Phoneme("m", 0.5, 0.6)]), 25.0, closed)
+    o = opening(out)
+    assert o[13] < 0.04 and o[3] > 0.3 and np.allclose(out[:10], shapes[:10])
+    assert np.array_equal(close_lips(shapes, [], 25.0, closed), shapes)
