@@ -37,7 +37,8 @@ from synthvid.lipsync.model import LipSyncModel  # noqa: E402
 from synthvid.lipsync.shape import landmark_distance, opening  # noqa: E402
 from synthvid.lipsync.sync import estimate_offset, shift_features, sync_check  # noqa: E402
 from synthvid.lipsync.texture import MouthSynthesizer  # noqa: E402
-from synthvid.pipelines.lip_sync import lipsync, load_target, render_frame, train  # noqa: E402
+from synthvid.pipelines.lip_sync import (LipSyncConfig, lipsync, load_target, predict_mouths,  # noqa: E402
+                                         render_frame, train)
 from synthvid.reenact.sequence import loudness_envelope  # noqa: E402
 from synthvid.viz import image_grid, label  # noqa: E402
 
@@ -65,9 +66,19 @@ def loudness_baseline(train_clip, test_clip, train_path: Path, test_path: Path) 
     return train_clip.mean_shape()[None] + (e[:, None] * v).reshape(len(e), 59, 2)
 
 
+CLOSED = 0.05  # mouth opening (inner-lip gap over mouth width) below which the lips count as closed
+
+
+def opening_distance(pred: np.ndarray, real: np.ndarray) -> float:
+    """How far apart two distributions of mouth opening are: mean gap between their 1st..99th percentiles
+    (Wasserstein-1). A mouth that hovers half open is far from a real one that closes and opens wide."""
+    q = np.linspace(0.01, 0.99, 99)
+    return float(np.abs(np.quantile(pred, q) - np.quantile(real, q)).mean())
+
+
 def shape_section(cache: Path, work: Path) -> tuple[dict, list[list[object]], dict]:
     metrics, rows, extra = {}, [], {}
-    gains, corrs = [], []
+    gains, corrs, distances = [], [], []
     for a, b in PAIRS:
         tr_path, te_path = MEDIA / "talking" / f"{a}.mp4", MEDIA / "talking" / f"{b}.mp4"
         tr, te = load_clip(tr_path, cache), load_clip(te_path, cache)
@@ -78,22 +89,36 @@ def shape_section(cache: Path, work: Path) -> tuple[dict, list[list[object]], di
         t0 = time.monotonic()
         train([tr_path], work / f"model_{a}", quiet=True)
         fit_s = time.monotonic() - t0
-        person = LipSyncModel.load(work / f"model_{a}").shapes(te.features, te.fps, tr.mean_shape())
+        net = LipSyncModel.load(work / f"model_{a}")
+        own = tr.shapes[tr.found]  # what the pipeline knows of the target: its own tracked mouths
+        person = predict_mouths(net, te.features, te.fps, own)  # as `synthvid lipsync` does (mouth range: target)
+        person_model = predict_mouths(net, te.features, te.fps, own, LipSyncConfig(mouth_range="model"))
         res = {}
-        for name, pred in (("mean", mean), ("loudness", loud), ("generic", generic), ("person", person)):
-            res[name] = (landmark_distance(pred, real), corr(opening(pred), opening(real)))
-            rows.append([f"{a} -> {b}", name, res[name][0], res[name][1]])
+        seen = te.found
+        for name, pred in (("mean", mean), ("loudness", loud), ("generic", generic),
+                           ("person, model range", person_model), ("person", person)):
+            o, o_real = opening(pred[seen]), opening(real[seen])
+            res[name] = (landmark_distance(pred, real), corr(opening(pred), opening(real)), opening_distance(o, o_real),
+                         float(np.mean(o < CLOSED)))
+            rows.append([f"{a} -> {b}", name, *res[name]])
+        rows.append([f"{a} -> {b}", "real", 0.0, 1.0, 0.0, float(np.mean(opening(real[seen]) < CLOSED))])
         best_base = min(res["mean"][0], res["loudness"][0])
         gain = 1 - res["person"][0] / best_base
         gains.append(gain)
         corrs.append(res["person"][1])
         key = a.split("_")[0]
-        metrics.update({f"lmd_{key}_{n}": v[0] for n, v in res.items()})
-        metrics.update({f"opening_correlation_{key}_{n}": v[1] for n, v in res.items() if np.isfinite(v[1])})
+        slug = {n: n.replace(", ", "_").replace(" ", "_") for n in res}
+        metrics.update({f"lmd_{key}_{slug[n]}": v[0] for n, v in res.items()})
+        metrics.update({f"opening_correlation_{key}_{slug[n]}": v[1] for n, v in res.items() if np.isfinite(v[1])})
+        metrics.update({f"opening_distribution_distance_{key}_{slug[n]}": v[2] for n, v in res.items()})
+        metrics[f"closed_share_{key}_person"] = res["person"][3]
+        metrics[f"closed_share_{key}_real"] = float(np.mean(opening(real[seen]) < CLOSED))
+        distances.append(res["person"][2])
         metrics[f"person_fit_seconds_{key}"] = fit_s
         extra[key] = (tr_path, te_path)
     metrics["lmd_reduction_vs_best_baseline"] = float(np.mean(gains))
     metrics["opening_correlation"] = float(np.mean(corrs))
+    metrics["opening_distribution_distance"] = float(np.mean(distances))
     return metrics, rows, extra
 
 
@@ -128,7 +153,7 @@ def render_section(work: Path, docs: bool) -> dict:
         tgt = load_target(MEDIA / "talking" / f"{clip}.mp4")
         synth = MouthSynthesizer(tgt.bank)
         feats = load_clip(MEDIA / "talking" / f"{clip}.mp4", work / "cache").features
-        shapes = LipSyncModel.generic().shapes(feats[::-1].copy(), tgt.fps, tgt.mean_shape())
+        shapes = predict_mouths(LipSyncModel.generic(), feats[::-1].copy(), tgt.fps, tgt.own_shapes())
         n = min(150, len(tgt.frames))
         t0 = time.monotonic()
         outs = [render_frame(tgt.frames[i], tgt.motion.states[i], shapes[i], synth) for i in range(n)]
@@ -178,12 +203,16 @@ def main() -> int:
     }
     sections = [
         ("Mouth shape on held-out speech", table(["train -> test", "method", "LMD (x mouth width)",
-                                                  "opening correlation"], shape_rows)),
+                                                  "opening correlation", "opening distribution distance",
+                                                  f"closed share (opening < {CLOSED})"], shape_rows)
+         + ["", "person: what `synthvid lipsync` does (the target's own range of mouth opening, quantile-mapped); "
+            "person, model range: the speech filter's own range (`--mouth-range model`). Opening distribution "
+            "distance: mean gap between the percentiles of predicted and real mouth opening over the clip."]),
         ("sync-check on shifted audio (shifts -10..-1, +1..+10 frames)",
          table(["clip", "clip vs the generic model", "estimate at shift 0", "within 1 frame of the shift",
                 "within 1 frame, relative to the shift-0 estimate"], sync_rows)),
         ("Other figures", table(["metric", "value"], [[k, v] for k, v in metrics.items()
-                                                       if not k.startswith(("lmd_", "opening_"))])),
+                                                       if not k.startswith(("lmd_", "opening_", "closed_"))])),
     ]
     write_results("lip_sync", "python bench/lip_sync.py --docs", metrics, goals, sections,
                   intro="Generic model: scripts/train_audio2mouth.py on every dev talking clip except obama_clip2 "

@@ -67,3 +67,42 @@ def test_close_lips_pulls_to_the_targets_closed_mouth():
     o = opening(out)
     assert o[13] < 0.04 and o[3] > 0.3 and np.allclose(out[:10], shapes[:10])
     assert np.array_equal(close_lips(shapes, [], 25.0, closed), shapes)
+
+
+def _mouths(gaps: np.ndarray, jaw_drop: float = 0.5) -> np.ndarray:
+    """Mouths (T, 59, 2) whose inner lips part by ``gaps`` (mouth width 0.4); the jaw drops with the lower lip."""
+    from synthvid.lipsync import shape as S
+    base = np.zeros((59, 2), np.float32)
+    base[:, 0] = np.linspace(-0.2, 0.2, 59)
+    base[S._CORNERS[0]] = (-0.2, 0.0)
+    base[S._CORNERS[1]] = (0.2, 0.0)
+    base[S._INNER_TOP, 0] = base[S._INNER_BOTTOM, 0] = (-0.05, 0.0, 0.05)
+    jaw = np.arange(S.LIP_COUNT, 59)
+    out = np.repeat(base[None], len(gaps), 0)
+    out[:, S._INNER_BOTTOM, 1] = np.asarray(gaps)[:, None]
+    out[:, jaw, 1] = 0.3 + jaw_drop * np.asarray(gaps)[:, None]
+    return out
+
+
+def test_match_opening_gives_predictions_the_targets_range_in_their_own_order():
+    from synthvid.lipsync.shape import match_opening, signed_opening
+    rng = np.random.default_rng(0)
+    # the target: closed a fifth of the time, otherwise open 0.02-0.12 (opening = gap / 0.4)
+    real_gaps = np.where(rng.random(300) < 0.2, 0.0, rng.uniform(0.02, 0.12, 300))
+    reference = _mouths(real_gaps)
+    # a speech filter's output: the right rhythm, squeezed around the middle, never closed
+    rhythm = np.sin(np.linspace(0, 12, 100))
+    pred = _mouths(0.05 + 0.01 * rhythm)
+    out = match_opening(pred, reference)
+    o_ref, o_pred, o_out = (signed_opening(x) for x in (reference, pred, out))
+    assert o_pred.min() > 0.09 and o_out.min() < 0.005  # now it closes
+    assert np.allclose(np.quantile(o_out, [0.1, 0.5, 0.9]), np.quantile(o_ref, [0.1, 0.5, 0.9]), atol=0.01)
+    assert np.all(np.diff(o_out[np.argsort(o_pred)]) > -1e-6)  # order kept (the closed ones tie)
+    # the jaw moved with the lips, as the target's does (its drop per unit of gap: 0.5)
+    from synthvid.lipsync.shape import LIP_COUNT
+    jaw_move = (out[:, LIP_COUNT:, 1] - pred[:, LIP_COUNT:, 1]).mean(1)
+    gap_move = (o_out - o_pred) * 0.4
+    assert np.allclose(jaw_move, 0.5 * gap_move, atol=1e-4)
+    # too little of the target, or a target whose mouth never moves: unchanged
+    assert np.array_equal(match_opening(pred, reference[:5]), pred)
+    assert np.array_equal(match_opening(pred, _mouths(np.full(50, 0.05))), pred)

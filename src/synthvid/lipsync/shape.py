@@ -39,6 +39,47 @@ def width(shape: np.ndarray) -> np.ndarray:
     return np.linalg.norm(s[..., _CORNERS[0], :] - s[..., _CORNERS[1], :], axis=-1)
 
 
+def signed_opening(shape: np.ndarray) -> np.ndarray:
+    """Like :func:`opening`, but the inner lips' vertical gap with its sign (negative: the lips overlap), so that
+    it changes linearly when a shape moves along a fixed direction."""
+    s = np.asarray(shape)
+    gap = (s[..., _INNER_BOTTOM, 1] - s[..., _INNER_TOP, 1]).mean(-1)
+    return gap / np.maximum(width(s), 1e-6)
+
+
+MIN_REFERENCE = 20  # frames of the target's own mouths needed to take its opening range from them
+
+
+def match_opening(shapes: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """``shapes`` (T, 59, 2) moved so that their mouth openings have the range of ``reference`` (the target's own
+    tracked mouths, N x 59 x 2), keeping their order in time.
+
+    A speech filter regresses to the mean: its mouths hover half open and never close, where a real speaker's
+    lips meet in every pause and on every p, b and m (13-19% of the frames of the benchmark's clips). Each
+    predicted opening is replaced by the reference's opening at the same rank (quantile mapping over the
+    utterance), and the shape is moved along the target's own opening direction (the least-squares change of its
+    59 points per unit of opening) by exactly as much: lips, jaw and chin together, as the target moves them.
+    Returned unchanged when the reference is too short or its mouth does not move.
+    """
+    s = np.asarray(shapes, np.float32)
+    ref = np.asarray(reference, np.float64)
+    if len(s) == 0 or len(ref) < MIN_REFERENCE:
+        return s
+    o_ref = signed_opening(ref)
+    centred = o_ref - o_ref.mean()
+    if float(centred @ centred) < 1e-8:
+        return s
+    direction = (centred @ (ref - ref.mean(0)).reshape(len(ref), -1) / float(centred @ centred)).reshape(len(POINTS), 2)
+    per_unit = float((direction[_INNER_BOTTOM, 1] - direction[_INNER_TOP, 1]).mean())  # gap change per unit step
+    if abs(per_unit) < 1e-6:
+        return s
+    o = signed_opening(s).astype(np.float64)
+    rank = (np.argsort(np.argsort(o, kind="stable"), kind="stable") + 0.5) / len(o)
+    wanted = np.quantile(o_ref, rank)
+    step = (wanted - o) * width(s) / per_unit
+    return (s + step[:, None, None] * direction[None]).astype(np.float32)
+
+
 def landmark_distance(pred: np.ndarray, real: np.ndarray, lips_only: bool = True) -> float:
     """Mean point distance between (T, 59, 2) shapes, normalised by the real mouth width (LMD)."""
     n = LIP_COUNT if lips_only else len(POINTS)

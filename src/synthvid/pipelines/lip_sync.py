@@ -35,7 +35,7 @@ from synthvid.io.video import VIDEO_SUFFIXES, VideoReader, probe_video
 from synthvid.lipsync.features import speech_activity, speech_features, voiced_mask
 from synthvid.lipsync.model import LipSyncModel
 from synthvid.lipsync.retime import MODES, retime
-from synthvid.lipsync.shape import POINTS, mouth_shape
+from synthvid.lipsync.shape import POINTS, match_opening, mouth_shape
 from synthvid.lipsync.texture import MouthSynthesizer
 from synthvid.lipsync.visemes import close_lips, closed_shape, lip_closures
 from synthvid.progress import progress
@@ -63,6 +63,10 @@ class LipSyncConfig(Config):
                          "10 s or more of it (auto), or use the generic filter (off)", choices=("off", "auto"))
     voice: str = option("en-us", "espeak-ng voice for --text")
     words_per_minute: int = option(160, "speaking rate for --text")
+    mouth_range: str = option("target", "range of mouth opening: target (the predicted mouths get the range the "
+                              "target's own footage shows: closed in pauses and on p/b/m, as the person's are) or "
+                              "model (the speech filter's own: never fully closed, ~2% lower lip-point error)",
+                              choices=("target", "model"))
     close_lips: bool = option(True, "with --text: close the lips on p, b and m at the moments espeak-ng speaks them "
                               "(the speech filter alone blurs these 1-3 frame closures)")
     max_seconds: float = option(600.0, "longest speech accepted, in seconds")
@@ -102,13 +106,12 @@ class Target:
     bank: PartBank
     notes: list[str]
 
-    def mean_shape(self) -> np.ndarray:
-        found = self.motion.found
-        return mouth_shape(self.motion.frontal()[found]).mean(0)
+    def own_shapes(self) -> np.ndarray:
+        """(N, 59, 2) the target's own mouth shapes, in its frames with a face."""
+        return mouth_shape(self.motion.frontal()[self.motion.found])
 
-    def closed_shape(self) -> np.ndarray:
-        """The target's own closed mouth (mean of its most closed frames)."""
-        return closed_shape(mouth_shape(self.motion.frontal()[self.motion.found]))
+    def mean_shape(self) -> np.ndarray:
+        return self.own_shapes().mean(0)
 
 
 def load_target(path: str | os.PathLike, quiet: bool = True) -> Target:
@@ -191,9 +194,7 @@ def lipsync(target: str | os.PathLike, output: str | os.PathLike, *, audio: str 
         n_out = max(int(round(len(samples) / SPEECH_RATE * fps)), 1)
         feats = speech_features(samples, fps, n_out)
         activity = speech_activity(samples, fps, n_out)
-        shapes = net.shapes(feats, fps, tgt.mean_shape())
-        if phonemes and cfg.close_lips:
-            shapes = close_lips(shapes, lip_closures(phonemes), fps, tgt.closed_shape())
+        shapes = predict_mouths(net, feats, fps, tgt.own_shapes(), cfg, phonemes)
         usable = np.flatnonzero(tgt.motion.found)
         head = np.linalg.norm(np.diff(np.stack([s.pose.as_vector()[4:] for s in tgt.motion.states]), axis=0), axis=1)
         order = retime(n_out, len(usable), activity, fps, cfg.retime, cfg.hold_silence if cfg.hold_silence > 0
@@ -224,6 +225,20 @@ def lipsync(target: str | os.PathLike, output: str | os.PathLike, *, audio: str 
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return LipSyncReport(out_path, frames, time.monotonic() - t0, len(samples) / SPEECH_RATE, held, notes)
+
+
+def predict_mouths(net: LipSyncModel, features: np.ndarray, fps: float, own: np.ndarray,
+                   cfg: LipSyncConfig | None = None, phonemes: Sequence = ()) -> np.ndarray:
+    """(T, 59, 2) mouth shapes for speech ``features``, on a target whose own mouths are ``own`` (N, 59, 2): the
+    speech filter's offsets on the target's mean mouth, given the target's range of opening
+    (``cfg.mouth_range``) and, for speech from text, closed lips on p, b and m (``phonemes``)."""
+    cfg = cfg or LipSyncConfig()
+    shapes = net.shapes(features, fps, own.mean(0))
+    if cfg.mouth_range == "target":
+        shapes = match_opening(shapes, own)
+    if phonemes and cfg.close_lips:
+        shapes = close_lips(shapes, lip_closures(phonemes), fps, closed_shape(own))
+    return shapes
 
 
 def render_frame(frame: Frame, state: FaceState, shape: np.ndarray, synth: MouthSynthesizer) -> Frame:
