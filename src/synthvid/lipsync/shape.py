@@ -55,7 +55,7 @@ def match_opening(shapes: np.ndarray, reference: np.ndarray) -> np.ndarray:
     tracked mouths, N x 59 x 2), keeping their order in time.
 
     A speech filter regresses to the mean: its mouths hover half open and never close, where a real speaker's
-    lips meet in pauses and on p, b and m (13-19% of the frames of the benchmark's clips). Each
+    lips meet in pauses and on p, b and m (8-19% of the frames of the benchmark's four clips). Each
     predicted opening is replaced by the reference's opening at the same rank (quantile mapping over the
     utterance), and the shape is moved along the target's own opening direction (the least-squares change of its
     59 points per unit of opening) by exactly as much: lips, jaw and chin together, as the target moves them.
