@@ -18,6 +18,26 @@ def machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} cores, {platform.processor() or 'CPU'}, no GPU"
 
 
+def reference_ms() -> float:
+    """Milliseconds this machine takes for a fixed single-threaded workload (a Python loop and numpy FFTs), best
+    of three. Shared machines here have run the same code 2.5x slower on some days than on others; this figure,
+    written beside every result, tells a slow day from a slow change."""
+    import time  # noqa: PLC0415
+
+    rng = np.random.default_rng(0)
+    a = rng.random((256, 256)).astype(np.float32)
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        s = 0
+        for i in range(300_000):
+            s += i * i
+        for _ in range(20):
+            np.fft.rfft2(a)
+        best = min(best, time.perf_counter() - t0)
+    return best * 1000
+
+
 def fmt(v: object) -> str:
     if isinstance(v, float):
         if np.isnan(v):
@@ -56,8 +76,9 @@ def write_results(job: str, command: str, metrics: dict, goals: dict, sections: 
                   intro: str = "", notes: str = "") -> Path:
     """Write bench/results/<job>.json and the markdown table beside it; returns the json path."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    result = {"job": job, "date": datetime.date.today().isoformat(), "machine": machine(), "command": command,
-              "metrics": metrics, "goals": goals}
+    result = {"job": job, "date": datetime.date.today().isoformat(), "machine": machine(),
+              "machine_reference_ms": round(reference_ms(), 1), "command": command, "metrics": metrics,
+              "goals": goals}
     if notes:
         result["notes"] = notes
     path = RESULTS / f"{job}.json"
@@ -65,7 +86,9 @@ def write_results(job: str, command: str, metrics: dict, goals: dict, sections: 
     goal_rows = table(["goal", "target", "measured", "met"],
                       [[k, f"{g['op']} {g['target']}", g["value"], "yes" if goal_met(g) else "no"]
                        for k, g in goals.items()])
-    md = [f"# {job} benchmark ({result['date']})", "", f"Machine: {result['machine']}. Command: `{command}`.", ""]
+    md = [f"# {job} benchmark ({result['date']})", "",
+          f"Machine: {result['machine']}; reference workload {result['machine_reference_ms']:.0f} ms "
+          f"(bench/common.py reference_ms: lower is faster). Command: `{command}`.", ""]
     if intro:
         md += [intro, ""]
     md += ["## Goals", ""] + goal_rows + [""]
