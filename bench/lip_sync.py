@@ -98,8 +98,8 @@ def shape_section(cache: Path, work: Path) -> tuple[dict, list[list[object]], di
         for name, pred in (("mean", mean), ("loudness", loud), ("generic", generic),
                            ("person, model range", person_model), ("person", person)):
             o, o_real = opening(pred[seen]), opening(real[seen])
-            res[name] = (landmark_distance(pred, real), corr(opening(pred), opening(real)), opening_distance(o, o_real),
-                         float(np.mean(o < CLOSED)))
+            res[name] = (landmark_distance(pred, real), corr(opening(pred), opening(real)),
+                         opening_distance(o, o_real), float(np.mean(o < CLOSED)))
             rows.append([f"{a} -> {b}", name, *res[name]])
         rows.append([f"{a} -> {b}", "real", 0.0, 1.0, 0.0, float(np.mean(opening(real[seen]) < CLOSED))])
         best_base = min(res["mean"][0], res["loudness"][0])

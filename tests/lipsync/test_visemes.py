@@ -106,3 +106,23 @@ def test_match_opening_gives_predictions_the_targets_range_in_their_own_order():
     # too little of the target, or a target whose mouth never moves: unchanged
     assert np.array_equal(match_opening(pred, reference[:5]), pred)
     assert np.array_equal(match_opening(pred, _mouths(np.full(50, 0.05))), pred)
+
+
+def test_rounding_and_labiodental_spans_and_shapes():
+    from synthvid.lipsync.shape import LIP_COUNT, width
+    from synthvid.lipsync.visemes import (LABIODENTAL_PULL, ROUND_WIDTH, apply_visemes, labiodental_spans,
+                                          round_lips, rounding_spans)
+    ph = [Phoneme("f", 0.0, 0.1), Phoneme("u:", 0.1, 0.3), Phoneme("aU", 0.3, 0.5), Phoneme("v", 0.5, 0.6),
+          Phoneme("i:", 0.6, 0.8), Phoneme("fr", 0.8, 0.9)]
+    assert labiodental_spans(ph) == [(0.0, 0.1), (0.5, 0.6)]
+    assert np.allclose(rounding_spans(ph), [(0.1, 0.3), (0.4, 0.5)])  # a diphthong rounds in its rounded half
+    shapes = _mouths(np.full(25, 0.1))
+    rounded = round_lips(shapes, [(0.1, 0.3)], 25.0)
+    w0, w1 = width(shapes), width(rounded)
+    assert np.allclose(w1[3:7], ROUND_WIDTH * w0[3:7]) and np.allclose(w1[12:], w0[12:])
+    assert np.array_equal(rounded[:, LIP_COUNT:], shapes[:, LIP_COUNT:])  # the jaw is left alone
+    closed = _mouths(np.zeros(1))[0]
+    out = apply_visemes(shapes, [Phoneme("v", 0.5, 0.6), Phoneme("m", 0.0, 0.1)], 25.0, closed)
+    o = opening(out)
+    assert np.allclose(o[13], (1 - LABIODENTAL_PULL) * opening(shapes)[13], atol=1e-3)  # f, v: most of the way
+    assert o[1] < 1e-3  # m: all the way

@@ -1,4 +1,5 @@
-"""Lips that close on p, b and m when the speech comes from text.
+"""Lip shapes from the phonemes of speech made from text: closed on p, b and m, the lower lip at the teeth on
+f and v, rounded on oo, oh and w.
 
 Speech features alone blur the shortest and most visible mouth event of speech: the lips pressing together for a
 bilabial (p, b, m), a closure of 30-100 ms, one to three video frames. Viewers notice a "p" said through open
@@ -15,7 +16,9 @@ mouth over every bilabial closure:
 - a nasal (m) hums through closed lips for the whole phoneme.
 
 A frame inside a closure takes the closed shape; a frame within one frame of it is blended by its distance; of
-a closure shorter than a frame, the nearest frame still closes fully.
+a closure shorter than a frame, the nearest frame still closes fully. Over f and v (the lower lip raised to the
+upper teeth) the mouth goes :data:`LABIODENTAL_PULL` of the way to the closed one; over rounded vowels and w
+the lips narrow to :data:`ROUND_WIDTH` of their width (a diphthong only over its rounded half).
 """
 
 from __future__ import annotations
@@ -24,11 +27,18 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from synthvid.lipsync.shape import opening
+from synthvid.lipsync.shape import _CORNERS, LIP_COUNT, opening
 from synthvid.lipsync.tts import Phoneme
 
 STOP_BEFORE, STOP_AFTER = 0.05, 0.03  # seconds of closed lips before and after a stop's event
 CLOSED_SHARE = 0.1  # the closed mouth is the mean of the target's this share of most closed frames
+LABIODENTAL_PULL = 0.7  # f, v: this much of the way from the predicted mouth to the closed one
+ROUND_WIDTH = 0.85  # rounded vowels and w: the lips narrow to this share of their width
+# espeak-ng mnemonics (English and the common European voices) of rounded sounds; diphthongs by their rounded half
+ROUNDED = frozenset({"u:", "u", "U", "w", "o", "o:", "oU", "O", "O:", "o@", "O@", "u@", "U@", "y", "y:", "Y",
+                     "2", "2:", "9"})
+ROUNDED_END = frozenset({"aU", "@U", "eU"})  # rounded in their second half
+ROUNDED_START = frozenset({"OI", "oI"})  # rounded in their first half
 
 
 def _kind(name: str) -> str:
@@ -47,6 +57,29 @@ def lip_closures(phonemes: Sequence[Phoneme]) -> list[tuple[float, float]]:
             spans.append((p.start, p.end))
         elif kind == "stop":
             spans.append((max(p.start - STOP_BEFORE, 0.0), p.start + STOP_AFTER))
+    return spans
+
+
+def _is(name: str, letters: str) -> bool:
+    return bool(name) and name[0] in letters and (len(name) == 1 or name[1] in "#-:")
+
+
+def labiodental_spans(phonemes: Sequence[Phoneme]) -> list[tuple[float, float]]:
+    """(start, end) seconds of every f and v."""
+    return [(p.start, p.end) for p in phonemes if _is(p.name, "fv")]
+
+
+def rounding_spans(phonemes: Sequence[Phoneme]) -> list[tuple[float, float]]:
+    """(start, end) seconds over which the lips are rounded."""
+    spans = []
+    for p in phonemes:
+        mid = (p.start + p.end) / 2
+        if p.name in ROUNDED:
+            spans.append((p.start, p.end))
+        elif p.name in ROUNDED_END:
+            spans.append((mid, p.end))
+        elif p.name in ROUNDED_START:
+            spans.append((p.start, mid))
     return spans
 
 
@@ -72,9 +105,27 @@ def closed_shape(shapes: np.ndarray) -> np.ndarray:
     return s[keep].mean(0)
 
 
-def close_lips(shapes: np.ndarray, spans: Sequence[tuple[float, float]], fps: float,
-               closed: np.ndarray) -> np.ndarray:
-    """``shapes`` (T, 59, 2) with the lips pulled to ``closed`` over the closures ``spans`` (seconds, from
-    :func:`lip_closures`)."""
-    w = closure_weights(spans, fps, len(shapes))[:, None, None].astype(np.float32)
+def close_lips(shapes: np.ndarray, spans: Sequence[tuple[float, float]], fps: float, closed: np.ndarray,
+               strength: float = 1.0) -> np.ndarray:
+    """``shapes`` (T, 59, 2) pulled to ``closed`` over the closures ``spans`` (seconds, from :func:`lip_closures`),
+    ``strength`` of the way."""
+    w = strength * closure_weights(spans, fps, len(shapes))[:, None, None].astype(np.float32)
     return (1 - w) * np.asarray(shapes, np.float32) + w * np.asarray(closed, np.float32)[None]
+
+
+def round_lips(shapes: np.ndarray, spans: Sequence[tuple[float, float]], fps: float,
+               width: float = ROUND_WIDTH) -> np.ndarray:
+    """``shapes`` (T, 59, 2) with the lips (not the jaw) narrowed about the mouth's centre to ``width`` of their
+    width over ``spans``."""
+    out = np.array(shapes, np.float32)
+    scale = 1 - (1 - width) * closure_weights(spans, fps, len(out)).astype(np.float32)
+    cx = out[:, _CORNERS, 0].mean(1, keepdims=True)
+    out[:, :LIP_COUNT, 0] = cx + (out[:, :LIP_COUNT, 0] - cx) * scale[:, None]
+    return out
+
+
+def apply_visemes(shapes: np.ndarray, phonemes: Sequence[Phoneme], fps: float, closed: np.ndarray) -> np.ndarray:
+    """All of the above on ``shapes`` (T, 59, 2): rounding, then f and v, then the bilabial closures (which win)."""
+    out = round_lips(shapes, rounding_spans(phonemes), fps)
+    out = close_lips(out, labiodental_spans(phonemes), fps, closed, LABIODENTAL_PULL)
+    return close_lips(out, lip_closures(phonemes), fps, closed)

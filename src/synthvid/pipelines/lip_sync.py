@@ -37,7 +37,7 @@ from synthvid.lipsync.model import LipSyncModel
 from synthvid.lipsync.retime import MODES, retime
 from synthvid.lipsync.shape import POINTS, match_opening, mouth_shape
 from synthvid.lipsync.texture import MouthSynthesizer
-from synthvid.lipsync.visemes import close_lips, closed_shape, lip_closures
+from synthvid.lipsync.visemes import apply_visemes, closed_shape
 from synthvid.progress import progress
 from synthvid.reenact.motion import FaceFollower, FaceState, Motion, motion_from
 from synthvid.reenact.render import rerender
@@ -67,8 +67,9 @@ class LipSyncConfig(Config):
                               "target's own footage shows: closed in pauses and on p/b/m, as the person's are) or "
                               "model (the speech filter's own: never fully closed, ~2% lower lip-point error)",
                               choices=("target", "model"))
-    close_lips: bool = option(True, "with --text: close the lips on p, b and m at the moments espeak-ng speaks them "
-                              "(the speech filter alone blurs these 1-3 frame closures)")
+    visemes: bool = option(True, "with --text: shape the lips by the phonemes espeak-ng speaks, when it speaks them: "
+                           "closed on p, b, m, lower lip to the teeth on f, v, rounded on oo, oh, w (the speech "
+                           "filter alone blurs these)")
     max_seconds: float = option(600.0, "longest speech accepted, in seconds")
     crf: int = option(18, "H.264 quality of the output (lower = better, larger)", bounds=(0, 51))
 
@@ -231,13 +232,13 @@ def predict_mouths(net: LipSyncModel, features: np.ndarray, fps: float, own: np.
                    cfg: LipSyncConfig | None = None, phonemes: Sequence = ()) -> np.ndarray:
     """(T, 59, 2) mouth shapes for speech ``features``, on a target whose own mouths are ``own`` (N, 59, 2): the
     speech filter's offsets on the target's mean mouth, given the target's range of opening
-    (``cfg.mouth_range``) and, for speech from text, closed lips on p, b and m (``phonemes``)."""
+    (``cfg.mouth_range``) and, for speech from text, lips shaped by its phonemes (``phonemes``: closed on p, b, m)."""
     cfg = cfg or LipSyncConfig()
     shapes = net.shapes(features, fps, own.mean(0))
     if cfg.mouth_range == "target":
         shapes = match_opening(shapes, own)
-    if phonemes and cfg.close_lips:
-        shapes = close_lips(shapes, lip_closures(phonemes), fps, closed_shape(own))
+    if phonemes and cfg.visemes:
+        shapes = apply_visemes(shapes, phonemes, fps, closed_shape(own))
     return shapes
 
 
