@@ -35,8 +35,8 @@ CLOSED_SHARE = 0.1  # the closed mouth is the mean of the target's this share of
 LABIODENTAL_PULL = 0.7  # f, v: this much of the way from the predicted mouth to the closed one
 ROUND_WIDTH = 0.85  # rounded vowels and w: the lips narrow to this share of their width
 # espeak-ng mnemonics (English and the common European voices) of rounded sounds; diphthongs by their rounded half
-ROUNDED = frozenset({"u:", "u", "U", "w", "o", "o:", "oU", "O", "O:", "o@", "O@", "u@", "U@", "y", "y:", "Y",
-                     "2", "2:", "9"})
+ROUNDED = frozenset({"u:", "u", "U", "w", "o", "o:", "oU", "O", "O:", "O~", "o~", "o@", "O@", "u@", "U@",
+                     "y", "y:", "Y", "2", "2:", "9"})
 ROUNDED_END = frozenset({"aU", "@U", "eU"})  # rounded in their second half
 ROUNDED_START = frozenset({"OI", "oI"})  # rounded in their first half
 
