@@ -165,6 +165,17 @@ def test_weighted_median():
     stack = np.array([[1, 10], [2, 20], [9, 30]], np.int16)
     assert weighted_median(stack, np.array([1.0, 1.0, 1.0])).tolist() == [2, 20]
     assert weighted_median(stack, np.array([0.1, 0.1, 5.0])).tolist() == [9, 30]
+    # the same as sorting each element's values (stable) and walking the cumulative weight, ties included
+    rng = np.random.default_rng(0)
+    for trial in range(100):
+        n = int(rng.integers(2, 7))
+        values = rng.integers(0, 5, (n, 6, 7)).astype(np.int16)
+        w = np.ones(n) if trial % 3 == 0 else rng.random(n) + 0.01
+        order = np.argsort(values, axis=0, kind="stable")
+        cw = np.cumsum(w[order], axis=0)
+        pick = (cw >= 0.5 * w.sum()).argmax(axis=0)
+        expected = np.take_along_axis(np.take_along_axis(values, order, axis=0), pick[None], axis=0)[0]
+        assert np.array_equal(weighted_median(values, w), expected)
 
 
 def test_sync_lag_convention():

@@ -23,15 +23,28 @@ GROW = 0.12  # lip mask grown by this x mouth width before feathering
 
 
 def weighted_median(stack: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Per-element weighted median along axis 0 of ``stack`` (n, ...)."""
+    """Per-element weighted median along axis 0 of ``stack`` (n, ...): the first value, in stable sorted order,
+    at which the cumulative weight reaches half the total.
+
+    For the few candidates used here (n = 5) pairwise comparisons are several times faster than sorting every
+    pixel: element i is the median where the weight of the elements before it (smaller, or equal and earlier)
+    is under half and reaches half with its own.
+    """
     w = np.asarray(weights, np.float64)
     if len(stack) == 1:
         return stack[0]
-    order = np.argsort(stack, axis=0, kind="stable")
-    sorted_vals = np.take_along_axis(stack, order, axis=0)
-    cw = np.cumsum(w[order], axis=0)
-    pick = (cw >= 0.5 * w.sum()).argmax(axis=0)
-    return np.take_along_axis(sorted_vals, pick[None], axis=0)[0]
+    half = 0.5 * float(w.sum())
+    out = np.zeros(stack.shape[1:], dtype=stack.dtype)
+    done = np.zeros(stack.shape[1:], dtype=bool)
+    for i in range(len(stack)):
+        before = np.zeros(stack.shape[1:], np.float64)
+        for j in range(len(stack)):
+            if j != i:
+                before += w[j] * ((stack[j] <= stack[i]) if j < i else (stack[j] < stack[i]))
+        hit = (before < half) & (before + w[i] >= half) & ~done
+        out[hit] = stack[i][hit]
+        done |= hit
+    return out
 
 
 class MouthSynthesizer:
@@ -56,11 +69,9 @@ class MouthSynthesizer:
         if x1 - x0 < 4 or y1 - y0 < 4 or width < 4:
             return frame
         box = (x0, y0, x1, y1)
-        patches, inside = [], None
-        for i in idx:
-            p, ins = self.bank.warp_patch("mouth", pts, int(i), box)
-            patches.append(p)
-            inside = ins if inside is None else np.minimum(inside, ins)
+        warped = self.bank.warp_patches("mouth", pts, idx, box)
+        patches = [p for p, _ in warped]
+        inside = warped[0][1]  # the same for every candidate: it depends only on where the mouth goes
         stack = np.stack(patches).astype(np.int16)
         med = weighted_median(stack, weights).astype(np.float32)
         if self.sharpen > 0 and len(patches) > 1:

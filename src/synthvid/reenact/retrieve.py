@@ -11,6 +11,7 @@ them. When the best match is the frame being rendered, nothing is pasted.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -22,7 +23,7 @@ from synthvid.face.canonical import canonical_face
 from synthvid.face.geometry import transform_points
 from synthvid.face.masks import polygon_mask
 from synthvid.reenact.mouth import MIN_OPENING
-from synthvid.reenact.warp import triangle_map
+from synthvid.reenact.warp import Triangulation
 from synthvid.types import Frame
 
 CROP = 224  # aligned face crop size kept per target frame
@@ -132,13 +133,23 @@ class PartBank:
                    box: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:
         """Crop ``index`` warped so its ``part`` lands where ``landmarks`` (image pixels) put it, over ``box``
         (x0, y0, x1, y1): (patch, inside) where ``inside`` is 1 where the warp is defined."""
+        return self.warp_patches(part, landmarks, [index], box)[0]
+
+    def warp_patches(self, part: str, landmarks: np.ndarray, indices: Sequence[int],
+                     box: tuple[int, int, int, int]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """:meth:`warp_patch` for several crops onto the same landmarks: the triangulation of where the part goes
+        is computed once for all of them."""
         spec = PARTS[part]
         pts = np.asarray(landmarks, dtype=np.float32)
         dst = pts[list(spec.warp), :2].astype(np.float64) - 0.5  # to the frame's index coordinates, as remap uses
-        src = self.points[index][list(spec.warp)].astype(np.float64)
         # Map from output pixels into the crop; a 2-pixel node grid is exact enough for these small regions.
-        mx, my, inside = triangle_map(src, dst, box, 2)
-        return cv2.remap(self.crops[index], mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT), inside
+        tri = Triangulation.of(dst, box, 2)
+        out = []
+        for index in indices:
+            mx, my, inside = tri.map(self.points[int(index)][list(spec.warp)].astype(np.float64))
+            out.append((cv2.remap(self.crops[int(index)], mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT),
+                        inside))
+        return out
 
     def paste(self, part: str, frame: Frame, landmarks: np.ndarray, index: int) -> Frame:
         """Blend crop ``index``'s ``part`` into ``frame`` where ``landmarks`` (image pixels) put it."""

@@ -90,6 +90,64 @@ def piecewise_affine_map(src: np.ndarray, dst: np.ndarray, shape: tuple[int, int
     return WarpMap(box, map_x, map_y)
 
 
+@dataclasses.dataclass(frozen=True)
+class Triangulation:
+    """The part of a piecewise-affine map that depends only on where the points go (``dst``): the triangulation,
+    and which triangle and barycentric weights each node of the grid has. Several maps to the same ``dst`` (e.g.
+    five candidate mouths warped onto one wanted mouth) share it; :meth:`map` adds the source points."""
+
+    dst: np.ndarray  # N x 2
+    box: Box
+    step: int
+    shape: tuple[int, int]  # (ny, nx) nodes
+    grid: np.ndarray  # ny*nx x 2 node positions
+    ok: np.ndarray  # bool per node: inside the triangulated area
+    bary: np.ndarray  # M x 3 barycentric weights of the nodes inside
+    verts: np.ndarray  # M x 3 vertex indices of their triangles
+
+    @classmethod
+    def of(cls, dst: np.ndarray, box: Box, step: int) -> Triangulation:
+        dst = np.asarray(dst, dtype=np.float64)[:, :2]
+        x0, y0, x1, y1 = box
+        # Nodes every ``step`` pixels, one beyond the region on each side, placed at the pixel centres that an exact
+        # ``step``-times bilinear enlargement (cv2.resize) maps them to: the enlarged node map is then exactly the
+        # bilinear interpolation of the node values, with no half-pixel shift.
+        width, height = x1 - x0, y1 - y0
+        nx, ny = -(-width // step) + 2, -(-height // step) + 2
+        off = (step - 1) / 2 - step
+        gx = x0 + off + np.arange(nx, dtype=np.float64) * step
+        gy = y0 + off + np.arange(ny, dtype=np.float64) * step
+        grid = np.stack(np.meshgrid(gx, gy), -1).reshape(-1, 2)
+        ok = np.zeros(len(grid), dtype=bool)
+        bary, verts = np.zeros((0, 3)), np.zeros((0, 3), dtype=np.int64)
+        try:
+            tri = Delaunay(dst)
+        except QhullError:  # all points on a line: nothing sensible to warp
+            tri = None
+        if tri is not None:
+            simplex = tri.find_simplex(grid)
+            ok = simplex >= 0
+            t = tri.transform[simplex[ok]]  # M x 3 x 2
+            b01 = np.einsum("mij,mj->mi", t[:, :2], grid[ok] - t[:, 2])
+            bary = np.concatenate([b01, 1 - b01.sum(1, keepdims=True)], 1)  # M x 3
+            verts = tri.simplices[simplex[ok]]  # M x 3
+        return cls(dst, box, step, (ny, nx), grid, ok, bary, verts)
+
+    def map(self, src: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(map_x, map_y, inside) for source points ``src`` (N x 2, matching ``dst``): see :func:`triangle_map`."""
+        src = np.asarray(src, dtype=np.float64)[:, :2]
+        x0, y0, x1, y1 = self.box
+        ny, nx = self.shape
+        step = self.step
+        disp = np.zeros_like(self.grid)
+        if len(self.verts):
+            disp[self.ok] = np.einsum("mk,mkd->md", self.bary, src[self.verts] - self.dst[self.verts])
+        nodes = np.concatenate([self.grid + disp, self.ok[:, None]], 1).reshape(ny, nx, 3).astype(np.float32)
+        full = cv2.resize(nodes, (nx * step, ny * step), interpolation=cv2.INTER_LINEAR)
+        full = full[step: step + y1 - y0, step: step + x1 - x0]
+        return np.ascontiguousarray(full[..., 0]), np.ascontiguousarray(full[..., 1]), full[..., 2]
+
+
 def triangle_map(src: np.ndarray, dst: np.ndarray, box: Box, step: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Piecewise-affine backward map over the triangulation of ``dst``, for the pixels of ``box``.
 
@@ -97,34 +155,7 @@ def triangle_map(src: np.ndarray, dst: np.ndarray, box: Box, step: int) -> tuple
     float mask of the pixels inside the triangulated area (outside it the map is the identity, i.e. no motion).
     The exact map is evaluated at nodes every ``step`` pixels and interpolated bilinearly between them.
     """
-    x0, y0, x1, y1 = box
-    # Nodes every ``step`` pixels, one beyond the region on each side, placed at the pixel centres that an exact
-    # ``step``-times bilinear enlargement (cv2.resize) maps them to: the enlarged node map is then exactly the
-    # bilinear interpolation of the node values, with no half-pixel shift.
-    width, height = x1 - x0, y1 - y0
-    nx, ny = -(-width // step) + 2, -(-height // step) + 2
-    off = (step - 1) / 2 - step
-    gx = x0 + off + np.arange(nx, dtype=np.float64) * step
-    gy = y0 + off + np.arange(ny, dtype=np.float64) * step
-    grid = np.stack(np.meshgrid(gx, gy), -1).reshape(-1, 2)
-    disp = np.zeros_like(grid)
-    ok = np.zeros(len(grid), dtype=bool)
-    try:
-        tri = Delaunay(dst)
-    except QhullError:  # all points on a line: nothing sensible to warp
-        tri = None
-    if tri is not None:
-        simplex = tri.find_simplex(grid)
-        ok = simplex >= 0
-        t = tri.transform[simplex[ok]]  # M x 3 x 2
-        b01 = np.einsum("mij,mj->mi", t[:, :2], grid[ok] - t[:, 2])
-        bary = np.concatenate([b01, 1 - b01.sum(1, keepdims=True)], 1)  # M x 3
-        verts = tri.simplices[simplex[ok]]  # M x 3
-        disp[ok] = np.einsum("mk,mkd->md", bary, src[verts] - dst[verts])
-    nodes = np.concatenate([grid + disp, ok[:, None]], 1).reshape(ny, nx, 3).astype(np.float32)
-    full = cv2.resize(nodes, (nx * step, ny * step), interpolation=cv2.INTER_LINEAR)
-    full = full[step: step + height, step: step + width]
-    return np.ascontiguousarray(full[..., 0]), np.ascontiguousarray(full[..., 1]), full[..., 2]
+    return Triangulation.of(dst, box, step).map(src)
 
 
 def warp_image(image: Frame, src: np.ndarray, dst: np.ndarray, box: Box | None = None, step: int = 4) -> Frame:
