@@ -91,7 +91,9 @@ def shape_section(cache: Path, work: Path) -> tuple[dict, list[list[object]], di
         fit_s = time.monotonic() - t0
         net = LipSyncModel.load(work / f"model_{a}")
         own = tr.shapes[tr.found]  # what the pipeline knows of the target: its own tracked mouths
-        person = predict_mouths(net, te.features, te.fps, own)  # as `synthvid lipsync` does (mouth range: target)
+        # as `synthvid lipsync` does on this target (mouth range: target, mapped through what the model predicts
+        # for the target's own footage)
+        person = predict_mouths(net, te.features, te.fps, own, own_speech=(tr.features, tr.found))
         person_model = predict_mouths(net, te.features, te.fps, own, LipSyncConfig(mouth_range="model"))
         res = {}
         seen = te.found

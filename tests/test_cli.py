@@ -107,3 +107,20 @@ def test_argument_errors_are_one_line_and_files_may_follow_options(tmp_path, cap
     # `lipsync train -o DIR VIDEO...`: the videos after the options still count (here: missing files, one line)
     assert main(["lipsync", "train", "-o", str(tmp_path / "m"), str(tmp_path / "a.mp4"), "-q"]) == 2
     assert "a.mp4" in capsys.readouterr().err
+
+
+def test_every_help_page_formats():
+    """argparse formats each help text with %: a stray '%' in an option's help breaks `--help` of its command."""
+    import argparse
+
+    from synthvid.cli import build_parser
+
+    pages, todo = 0, [build_parser()]
+    while todo:
+        p = todo.pop()
+        assert p.format_help()
+        pages += 1
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                todo.extend(action.choices.values())
+    assert pages > 15

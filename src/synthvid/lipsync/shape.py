@@ -48,18 +48,39 @@ def signed_opening(shape: np.ndarray) -> np.ndarray:
 
 
 MIN_REFERENCE = 20  # frames of the target's own mouths needed to take its opening range from them
+RANGE = (0.01, 0.99)  # quantiles of the target's openings used: a mis-tracked frame does not set the limits
+BANDWIDTH = 0.25  # smoothing of the predicted openings' distribution, x their standard deviation
 
 
-def match_opening(shapes: np.ndarray, reference: np.ndarray) -> np.ndarray:
+def _smooth_cdf(values: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """Kernel-smoothed empirical CDF of ``values`` evaluated at ``at``: equal values get equal ranks, and a near-
+    constant stretch (a pause, a held vowel) stays near constant instead of being spread over the ranks."""
+    from scipy.special import ndtr  # noqa: PLC0415
+
+    v = np.sort(np.asarray(values, np.float64))
+    h = max(BANDWIDTH * float(v.std()), 1e-6)
+    grid = np.linspace(v[0] - 4 * h, v[-1] + 4 * h, 512)
+    # the CDF on a grid (512 x N sums), then interpolated: utterances of any length cost the same per frame
+    step = max(len(v) // 4096, 1)
+    sample = v[::step]
+    cdf = ndtr((grid[:, None] - sample[None, :]) / h).mean(1)
+    return np.interp(at, grid, cdf)
+
+
+def match_opening(shapes: np.ndarray, reference: np.ndarray, predicted: np.ndarray | None = None) -> np.ndarray:
     """``shapes`` (T, 59, 2) moved so that their mouth openings have the range of ``reference`` (the target's own
     tracked mouths, N x 59 x 2), keeping their order in time.
 
     A speech filter regresses to the mean: its mouths hover half open and never close, where a real speaker's
-    lips meet in pauses and on p, b and m (8-19% of the frames of the benchmark's four clips). Each
-    predicted opening is replaced by the reference's opening at the same rank (quantile mapping over the
-    utterance), and the shape is moved along the target's own opening direction (the least-squares change of its
-    59 points per unit of opening) by exactly as much: lips, jaw and chin together, as the target moves them.
-    Returned unchanged when the reference is too short or its mouth does not move.
+    lips meet in pauses and on p, b and m (8-19% of the frames of the benchmark's four clips). Each predicted
+    opening is replaced by the reference's opening at the same quantile, and the shape is moved along the target's
+    own opening direction (the least-squares change of its 59 points per unit of opening) by exactly as much: lips,
+    jaw and chin together, as the target moves them.
+
+    The quantile of a predicted opening is read from ``predicted`` (M x 59 x 2: what the same model predicts for
+    the target's own footage, from its own sound), which makes the mapping one fixed monotone curve per target;
+    without it, from the shapes themselves (the utterance). Either way through a smoothed distribution, so equal
+    openings map to equal ones. Returned unchanged when the reference is too short or its mouth does not move.
     """
     s = np.asarray(shapes, np.float32)
     ref = np.asarray(reference, np.float64)
@@ -74,8 +95,9 @@ def match_opening(shapes: np.ndarray, reference: np.ndarray) -> np.ndarray:
     if abs(per_unit) < 1e-6:
         return s
     o = signed_opening(s).astype(np.float64)
-    rank = (np.argsort(np.argsort(o, kind="stable"), kind="stable") + 0.5) / len(o)
-    wanted = np.quantile(o_ref, rank)
+    source = signed_opening(np.asarray(predicted)) if predicted is not None and len(predicted) >= MIN_REFERENCE else o
+    q = np.clip(_smooth_cdf(source, o), *RANGE)
+    wanted = np.maximum(np.quantile(o_ref, q), 0.0)  # never past closed: the lips do not cross
     step = (wanted - o) * width(s) / per_unit
     return (s + step[:, None, None] * direction[None]).astype(np.float32)
 

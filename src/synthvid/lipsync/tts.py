@@ -24,6 +24,7 @@ _POS_CHARACTER = 1
 _CHARS_UTF8 = 1
 _RATE = 1  # espeakRATE parameter
 _INITIALIZE_PHONEME_EVENTS = 0x0001
+_INITIALIZE_DONT_EXIT = 0x8000  # without it espeak-ng ends the whole process when its data cannot be loaded
 _EVENT_LIST_TERMINATED, _EVENT_PHONEME = 0, 7
 _STRESS_MARKS = "',;%=!"  # espeak-ng's stress and emphasis marks around a phoneme mnemonic
 
@@ -66,7 +67,8 @@ def _library() -> tuple[ctypes.CDLL, int]:
                                      ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
         lib.espeak_SetSynthCallback.argtypes = [_CALLBACK]
         data = espeakng_loader.get_data_path()
-        rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data.encode(), _INITIALIZE_PHONEME_EVENTS)
+        rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data.encode(),
+                                     _INITIALIZE_PHONEME_EVENTS | _INITIALIZE_DONT_EXIT)
         if rate <= 0:
             raise InputError("espeak-ng could not start (its voice data is missing)")
         _state["lib"], _state["rate"] = lib, rate
@@ -117,14 +119,16 @@ def speak_timed(text: str, voice: str = "en-us",
     with _LOCK:
         lib, rate = _library()
         lib.espeak_SetSynthCallback(callback)
-        if lib.espeak_SetVoiceByName(voice.encode()) != 0:
-            raise InputError(f"espeak-ng has no voice {voice!r} (try en-us, en, de, fr, es, ...)")
-        lib.espeak_SetParameter(_RATE, int(words_per_minute), 0)
-        raw = t.encode("utf-8") + b"\0"
-        buf = ctypes.create_string_buffer(raw, len(raw))
-        err = lib.espeak_Synth(buf, len(raw), 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None)
-        lib.espeak_Synchronize()
-        lib.espeak_SetSynthCallback(_CALLBACK(0))
+        try:
+            if lib.espeak_SetVoiceByName(voice.encode()) != 0:
+                raise InputError(f"espeak-ng has no voice {voice!r} (try en-us, en, de, fr, es, ...)")
+            lib.espeak_SetParameter(_RATE, int(words_per_minute), 0)
+            raw = t.encode("utf-8") + b"\0"
+            buf = ctypes.create_string_buffer(raw, len(raw))
+            err = lib.espeak_Synth(buf, len(raw), 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None)
+            lib.espeak_Synchronize()
+        finally:
+            lib.espeak_SetSynthCallback(_CALLBACK(0))  # the callback object dies with this call
     if err != 0:
         raise InputError(f"espeak-ng could not speak the text (error {err})")
     x = np.concatenate(chunks).astype(np.float32) / 32768.0 if chunks else np.zeros(0, np.float32)

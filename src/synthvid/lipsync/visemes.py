@@ -42,8 +42,9 @@ ROUNDED_START = frozenset({"OI", "oI"})  # rounded in their first half
 
 
 def _kind(name: str) -> str:
-    """"stop", "nasal" or "" for an espeak-ng mnemonic (variants such as "p#" or a syllabic "m-" included)."""
-    if not name or name[0] not in "pbm" or (len(name) > 1 and name[1] not in "#-:"):
+    """"stop", "nasal" or "" for an espeak-ng mnemonic (variants such as "p#", a syllabic "m-" and German "pF"
+    included)."""
+    if not name or name[0] not in "pbm" or (len(name) > 1 and name[1] not in "#-:F"):
         return ""
     return "nasal" if name[0] == "m" else "stop"
 
@@ -86,12 +87,15 @@ def rounding_spans(phonemes: Sequence[Phoneme]) -> list[tuple[float, float]]:
 def closure_weights(spans: Sequence[tuple[float, float]], fps: float, frames: int) -> np.ndarray:
     """(frames,) in [0, 1]: how closed the lips must be at each frame (frame t is shown from t / fps to
     (t + 1) / fps, as the speech features pool it; its time is the middle of that)."""
-    t = (np.arange(frames) + 0.5) / fps
     w = np.zeros(frames)
     for a, b in spans:
-        dist = np.maximum(np.maximum(a - t, t - b), 0.0) * fps  # in frames; 0 inside the closure
-        w = np.maximum(w, np.clip(1.0 - dist, 0.0, 1.0))
-        nearest = int(np.floor((a + b) / 2 * fps))  # the frame shown at the closure's middle
+        f0, f1 = max(int(np.floor(a * fps)) - 2, 0), min(int(np.ceil(b * fps)) + 2, frames)  # frames it can reach
+        if f1 <= f0:
+            continue
+        t = (np.arange(f0, f1) + 0.5) / fps
+        dist = np.maximum(np.maximum(a - t, t - b), 0.0) * fps  # in frames; 0 inside the span
+        w[f0:f1] = np.maximum(w[f0:f1], np.clip(1.0 - dist, 0.0, 1.0))
+        nearest = int(np.floor((a + b) / 2 * fps))  # the frame shown at the span's middle
         if 0 <= nearest < frames:
             w[nearest] = 1.0
     return w

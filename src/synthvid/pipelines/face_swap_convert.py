@@ -299,6 +299,7 @@ def convert(video: str | os.PathLike, model_dir: str | os.PathLike, output: str 
                     flush(batch, sink)
             flush(batch, sink)
         if not swapped:  # raised inside the writer's block: the output is discarded, not left half-made
+            bar.close()
             raise NoFaceError(f"no face found in any of the {no_face} frames of {src.name} that were read: "
                               "nothing to swap (no output written)")
         frames_done = out.frames_written

@@ -65,7 +65,8 @@ class LipSyncConfig(Config):
     words_per_minute: int = option(160, "speaking rate for --text")
     mouth_range: str = option("target", "range of mouth opening: target (the predicted mouths get the range the "
                               "target's own footage shows: closed in pauses and on p/b/m, as the person's are) or "
-                              "model (the speech filter's own: never fully closed, ~2% lower lip-point error)",
+                              "model (the speech filter's own: never fully closed, about 2 percent lower lip-point "
+                              "error)",
                               choices=("target", "model"))
     visemes: bool = option(True, "with --text: shape the lips by the phonemes espeak-ng speaks, when it speaks them: "
                            "closed on p, b, m, lower lip to the teeth on f, v, rounded on oo, oh, w (the speech "
@@ -158,6 +159,9 @@ def _speech(audio: str | os.PathLike | None, text: str | None, cfg: LipSyncConfi
         from synthvid.lipsync.tts import speak_timed  # noqa: PLC0415
 
         samples, rate, phonemes = speak_timed(text, cfg.voice, cfg.words_per_minute)
+        if len(samples) > cfg.max_seconds * rate:
+            raise InputError(f"the text takes {len(samples) / rate:.0f} s to speak, longer than {cfg.max_seconds:g} s "
+                             "(raise --max-seconds to allow it)")
         wav = write_wav(scratch / "speech.wav", samples, rate)
         return read_audio(wav), wav, "text", phonemes
     src = check_input_file(audio, "audio")
@@ -189,13 +193,15 @@ def lipsync(target: str | os.PathLike, output: str | os.PathLike, *, audio: str 
             raise InputError(f"no speech found in {what} (it is silent or only noise)")
         tgt = load_target(target, quiet)
         notes = list(tgt.notes)
+        own = _own_speech(tgt)
         if model is None and cfg.person == "auto":
-            notes.append(_fit_on_target(net, tgt))
+            notes.append(_fit_on_target(net, tgt, own))
         fps = tgt.fps
         n_out = max(int(round(len(samples) / SPEECH_RATE * fps)), 1)
         feats = speech_features(samples, fps, n_out)
         activity = speech_activity(samples, fps, n_out)
-        shapes = predict_mouths(net, feats, fps, tgt.own_shapes(), cfg, phonemes)
+        shapes = predict_mouths(net, feats, fps, tgt.own_shapes(), cfg, phonemes,
+                                own_speech=None if isinstance(own, str) else (own[0], tgt.motion.found))
         usable = np.flatnonzero(tgt.motion.found)
         head = np.linalg.norm(np.diff(np.stack([s.pose.as_vector()[4:] for s in tgt.motion.states]), axis=0), axis=1)
         order = retime(n_out, len(usable), activity, fps, cfg.retime, cfg.hold_silence if cfg.hold_silence > 0
@@ -229,14 +235,23 @@ def lipsync(target: str | os.PathLike, output: str | os.PathLike, *, audio: str 
 
 
 def predict_mouths(net: LipSyncModel, features: np.ndarray, fps: float, own: np.ndarray,
-                   cfg: LipSyncConfig | None = None, phonemes: Sequence = ()) -> np.ndarray:
-    """(T, 59, 2) mouth shapes for speech ``features``, on a target whose own mouths are ``own`` (N, 59, 2): the
-    speech filter's offsets on the target's mean mouth, given the target's range of opening
-    (``cfg.mouth_range``) and, for speech from text, lips shaped by its phonemes (``phonemes``: closed on p, b, m)."""
+                   cfg: LipSyncConfig | None = None, phonemes: Sequence = (),
+                   own_speech: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """(T, 59, 2) mouth shapes for speech ``features``, on a target whose own mouths are ``own`` (N, 59, 2).
+
+    The speech filter's offsets on the target's mean mouth, given the target's range of opening
+    (``cfg.mouth_range``: :func:`synthvid.lipsync.shape.match_opening`; with ``own_speech``, the speech features
+    of every frame of the target's own footage and which of them have a face, one fixed map per target, learnt
+    from what the model predicts for that footage) and, for speech from text, lips shaped by its ``phonemes``.
+    """
     cfg = cfg or LipSyncConfig()
-    shapes = net.shapes(features, fps, own.mean(0))
+    mean = own.mean(0)
+    shapes = net.shapes(features, fps, mean)
     if cfg.mouth_range == "target":
-        shapes = match_opening(shapes, own)
+        predicted = None
+        if own_speech is not None and len(own_speech[0]):
+            predicted = net.shapes(own_speech[0], fps, mean)[np.asarray(own_speech[1], bool)]
+        shapes = match_opening(shapes, own, predicted)
     if phonemes and cfg.visemes:
         shapes = apply_visemes(shapes, phonemes, fps, closed_shape(own))
     return shapes
@@ -250,19 +265,28 @@ def render_frame(frame: Frame, state: FaceState, shape: np.ndarray, synth: Mouth
     return synth(r.frame, r.landmarks, frontal)
 
 
-def _fit_on_target(net: LipSyncModel, tgt: Target) -> str:
-    from synthvid.lipsync.data import ClipData  # noqa: PLC0415
+MIN_OWN_SPEECH = 10.0  # seconds of the target's own speech needed to learn from it
 
+
+def _own_speech(tgt: Target) -> tuple[np.ndarray, np.ndarray] | str:
+    """(speech features, speech activity) of the target's own sound track at its frame rate, or why not."""
     try:
         samples = read_audio(tgt.path)
     except InputError:
-        return "target has no sound: generic speech filter used"
-    if voiced_mask(samples).mean() * len(samples) / SPEECH_RATE < 10:
-        return "target has under 10 s of speech: generic speech filter used"
+        return "target has no sound"
+    if voiced_mask(samples).mean() * len(samples) / SPEECH_RATE < MIN_OWN_SPEECH:
+        return f"target has under {MIN_OWN_SPEECH:g} s of speech"
     n = len(tgt.motion)
-    clip = ClipData(tgt.path.name, tgt.fps, speech_features(samples, tgt.fps, n),
-                    mouth_shape(tgt.motion.frontal()), tgt.motion.found.copy(),
-                    speech_activity(samples, tgt.fps, n), None)
+    return speech_features(samples, tgt.fps, n), speech_activity(samples, tgt.fps, n)
+
+
+def _fit_on_target(net: LipSyncModel, tgt: Target, own: tuple[np.ndarray, np.ndarray] | str) -> str:
+    from synthvid.lipsync.data import ClipData  # noqa: PLC0415
+
+    if isinstance(own, str):
+        return f"{own}: generic speech filter used"
+    clip = ClipData(tgt.path.name, tgt.fps, own[0], mouth_shape(tgt.motion.frontal()), tgt.motion.found.copy(),
+                    own[1], None)
     aligned = net.fit_person([clip])[0]
     return "speech filter adapted to the target's own speech" + (f" ({aligned.note()})" if aligned.note() else "")
 
