@@ -143,3 +143,26 @@ def test_rounding_and_labiodental_spans_and_shapes():
     o = opening(out)
     assert np.allclose(o[13], (1 - LABIODENTAL_PULL) * opening(shapes)[13], atol=1e-3)  # f, v: most of the way
     assert o[1] < 1e-3  # m: all the way
+
+
+def test_stop_closures_end_at_the_burst_found_in_the_sound():
+    from synthvid.lipsync.visemes import STOP_CLOSURE
+    # synthetic: a vowel, 80 ms of silence (the closure), then the burst and the next vowel at 0.38 s; the
+    # phoneme event, as espeak-ng puts it for a b between vowels, is at the start of the closure (0.30 s)
+    rate = 16000
+    t = np.arange(int(0.7 * rate)) / rate
+    x = 0.3 * np.sin(2 * np.pi * 150 * t) * ((t < 0.30) | (t >= 0.38))
+    ph = [Phoneme("a", 0.1, 0.30), Phoneme("b", 0.30, 0.40), Phoneme("a", 0.40, 0.6)]
+    (a, b), = lip_closures(ph, x, rate)
+    assert abs(b - 0.38) <= 0.006 and abs((b - a) - STOP_CLOSURE) < 1e-9
+    (a0, b0), = lip_closures(ph)  # without the sound: the window around the event
+    assert (a0, b0) == (0.30 - STOP_BEFORE, 0.30 + STOP_AFTER)
+    # real espeak-ng speech: every p and b closure ends where the sound jumps up
+    x, rate, phonemes = speak_timed("Peter Piper bought a baby boat.")
+    stops = [p for p in phonemes if p.name in ("p", "b")]
+    spans = lip_closures(stops, x, rate)
+    def rms(t0, t1):
+        s = x[max(int(t0 * rate), 0): int(t1 * rate)]
+        return float(np.sqrt(np.mean(s ** 2))) + 1e-6
+    assert len(spans) == len(stops) >= 4
+    assert all(rms(b, b + 0.02) > 1.5 * rms(b - 0.02, b) for _, b in spans)

@@ -7,12 +7,14 @@ lips at once. With ``--text`` synthvid knows exactly when each phoneme is spoken
 :func:`synthvid.lipsync.tts.speak_timed`), so the predicted mouth shapes are pulled to the target's own closed
 mouth over every bilabial closure:
 
-- a stop (p, b) is silent, or only hums (a voiced b), while the lips are closed, and ends in a burst. Where
-  espeak-ng's event falls in that varies: at the burst of a p (the silence is before it: "Piper" 0.56-0.60 s,
-  event 0.604 s), at the start of the closure of a b between vowels ("Peter bought": event 0.334 s, burst
-  0.38 s). The closure is therefore taken as :data:`STOP_BEFORE` before the event to :data:`STOP_AFTER` after
-  it, within about a frame of the true one either way (the sound's own level cannot tell them apart: a p's
-  aspiration after the burst is as quiet as a b's hum before it);
+- a stop (p, b) is silent, or only hums (a voiced b), while the lips are closed, and the lips open at its
+  burst. Where espeak-ng's event falls varies with the context: at the burst of a p (the silence is before it:
+  "Piper" 0.56-0.60 s, event 0.604 s), at the start of the closure of a b between vowels ("Peter bought": event
+  0.334 s, burst 0.38 s). So the burst is found in the sound itself: the steepest rise of its level (1.6 times
+  or more from one 10 ms to the next) from :data:`BURST_SEARCH` before the event to the end of the phoneme, and
+  the lips are closed for :data:`STOP_CLOSURE` before it. Without the sound, or without such a rise (a final b
+  before a pause is not released), the closure is taken as :data:`STOP_BEFORE` before the event to
+  :data:`STOP_AFTER` after it, within about a frame of the truth either way;
 - a nasal (m) hums through closed lips for the whole phoneme.
 
 A frame inside a closure takes the closed shape; a frame within one frame of it is blended by its distance; of
@@ -30,7 +32,10 @@ import numpy as np
 from synthvid.lipsync.shape import _CORNERS, LIP_COUNT, opening
 from synthvid.lipsync.tts import Phoneme
 
-STOP_BEFORE, STOP_AFTER = 0.05, 0.03  # seconds of closed lips before and after a stop's event
+STOP_BEFORE, STOP_AFTER = 0.05, 0.03  # seconds of closed lips before and after a stop's event (no burst found)
+STOP_CLOSURE = 0.06  # seconds of closed lips before a stop's burst
+BURST_SEARCH = 0.015  # seconds before a stop's event searched for its burst (further back: the vowel before it)
+_HOP = 0.005  # seconds per step of the sound level used to find bursts
 CLOSED_SHARE = 0.1  # the closed mouth is the mean of the target's this share of most closed frames
 LABIODENTAL_PULL = 0.7  # f, v: this much of the way from the predicted mouth to the closed one
 ROUND_WIDTH = 0.85  # rounded vowels and w: the lips narrow to this share of their width
@@ -49,15 +54,44 @@ def _kind(name: str) -> str:
     return "nasal" if name[0] == "m" else "stop"
 
 
-def lip_closures(phonemes: Sequence[Phoneme]) -> list[tuple[float, float]]:
-    """(start, end) seconds of every bilabial closure in ``phonemes``."""
+def _log_level(samples: np.ndarray, rate: int) -> np.ndarray:
+    """Log sound level over 10 ms from each 5-ms step (10 ms: a voiced closure's pitch pulses do not read as
+    bursts)."""
+    hop = max(int(rate * _HOP), 1)
+    n = len(samples) // hop
+    power = (np.asarray(samples[: n * hop], np.float64).reshape(n, hop) ** 2).mean(1)
+    power = (power + np.r_[power[1:], power[-1:]]) / 2 if n else power
+    return np.log(np.sqrt(power) + 1e-4)
+
+
+def _burst(level: np.ndarray, start: float, end: float) -> float | None:
+    """Time of the steepest rise of ``level`` (the 10 ms after against the 10 ms before, at least 1.6 times) in
+    [start - BURST_SEARCH, end]."""
+    a = max(int(round((start - BURST_SEARCH) / _HOP)), 2)
+    b = min(int(np.ceil(end / _HOP)), len(level))
+    if b <= a:
+        return None
+    rise = level[a:b] - level[a - 2: b - 2]
+    k = int(np.argmax(rise))
+    return (a + k) * _HOP if rise[k] >= np.log(1.6) else None
+
+
+def lip_closures(phonemes: Sequence[Phoneme], samples: np.ndarray | None = None,
+                 rate: int | None = None) -> list[tuple[float, float]]:
+    """(start, end) seconds of every bilabial closure in ``phonemes`` (``samples`` at ``rate``: their sound, to
+    find each stop's burst)."""
+    level = _log_level(samples, rate) if samples is not None and rate else None
     spans = []
     for p in phonemes:
         kind = _kind(p.name)
         if kind == "nasal":
             spans.append((p.start, p.end))
         elif kind == "stop":
-            spans.append((max(p.start - STOP_BEFORE, 0.0), p.start + STOP_AFTER))
+            burst = _burst(level, p.start, p.end) if level is not None else None
+            if burst is None:
+                spans.append((max(p.start - STOP_BEFORE, 0.0), p.start + STOP_AFTER))
+            else:
+                spans.append((max(burst - STOP_CLOSURE, 0.0), burst))
     return spans
 
 
@@ -128,8 +162,10 @@ def round_lips(shapes: np.ndarray, spans: Sequence[tuple[float, float]], fps: fl
     return out
 
 
-def apply_visemes(shapes: np.ndarray, phonemes: Sequence[Phoneme], fps: float, closed: np.ndarray) -> np.ndarray:
-    """All of the above on ``shapes`` (T, 59, 2): rounding, then f and v, then the bilabial closures (which win)."""
+def apply_visemes(shapes: np.ndarray, phonemes: Sequence[Phoneme], fps: float, closed: np.ndarray,
+                  samples: np.ndarray | None = None, rate: int | None = None) -> np.ndarray:
+    """All of the above on ``shapes`` (T, 59, 2): rounding, then f and v, then the bilabial closures (which win;
+    ``samples`` at ``rate``: the speech, to time the stops by their bursts)."""
     out = round_lips(shapes, rounding_spans(phonemes), fps)
     out = close_lips(out, labiodental_spans(phonemes), fps, closed, LABIODENTAL_PULL)
-    return close_lips(out, lip_closures(phonemes), fps, closed)
+    return close_lips(out, lip_closures(phonemes, samples, rate), fps, closed)

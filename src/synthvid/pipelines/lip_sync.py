@@ -201,7 +201,8 @@ def lipsync(target: str | os.PathLike, output: str | os.PathLike, *, audio: str 
         feats = speech_features(samples, fps, n_out)
         activity = speech_activity(samples, fps, n_out)
         shapes = predict_mouths(net, feats, fps, tgt.own_shapes(), cfg, phonemes,
-                                own_speech=None if isinstance(own, str) else (own[0], tgt.motion.found))
+                                own_speech=None if isinstance(own, str) else (own[0], tgt.motion.found),
+                                samples=samples)
         usable = np.flatnonzero(tgt.motion.found)
         head = np.linalg.norm(np.diff(np.stack([s.pose.as_vector()[4:] for s in tgt.motion.states]), axis=0), axis=1)
         order = retime(n_out, len(usable), activity, fps, cfg.retime, cfg.hold_silence if cfg.hold_silence > 0
@@ -236,13 +237,15 @@ def lipsync(target: str | os.PathLike, output: str | os.PathLike, *, audio: str 
 
 def predict_mouths(net: LipSyncModel, features: np.ndarray, fps: float, own: np.ndarray,
                    cfg: LipSyncConfig | None = None, phonemes: Sequence = (),
-                   own_speech: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+                   own_speech: tuple[np.ndarray, np.ndarray] | None = None,
+                   samples: np.ndarray | None = None) -> np.ndarray:
     """(T, 59, 2) mouth shapes for speech ``features``, on a target whose own mouths are ``own`` (N, 59, 2).
 
     The speech filter's offsets on the target's mean mouth, given the target's range of opening
     (``cfg.mouth_range``: :func:`synthvid.lipsync.shape.match_opening`; with ``own_speech``, the speech features
     of every frame of the target's own footage and which of them have a face, one fixed map per target, learnt
-    from what the model predicts for that footage) and, for speech from text, lips shaped by its ``phonemes``.
+    from what the model predicts for that footage) and, for speech from text, lips shaped by its ``phonemes``
+    (``samples``: that speech at 16 kHz, to time its stops by their bursts).
     """
     cfg = cfg or LipSyncConfig()
     mean = own.mean(0)
@@ -253,7 +256,7 @@ def predict_mouths(net: LipSyncModel, features: np.ndarray, fps: float, own: np.
             predicted = net.shapes(own_speech[0], fps, mean)[np.asarray(own_speech[1], bool)]
         shapes = match_opening(shapes, own, predicted)
     if phonemes and cfg.visemes:
-        shapes = apply_visemes(shapes, phonemes, fps, closed_shape(own))
+        shapes = apply_visemes(shapes, phonemes, fps, closed_shape(own), samples, SPEECH_RATE)
     return shapes
 
 
