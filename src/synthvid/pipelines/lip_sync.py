@@ -65,7 +65,7 @@ class LipSyncConfig(Config):
     words_per_minute: int = option(160, "speaking rate for --text")
     mouth_range: str = option("target", "range of mouth opening: target (the predicted mouths get the range the "
                               "target's own footage shows: closed in pauses and on p/b/m, as the person's are) or "
-                              "model (the speech filter's own: never fully closed, about 2 percent lower lip-point "
+                              "model (the speech filter's own: never fully closed, 1-2 percent lower lip-point "
                               "error)",
                               choices=("target", "model"))
     visemes: bool = option(True, "with --text: shape the lips by the phonemes espeak-ng speaks, when it speaks them: "
