@@ -68,10 +68,12 @@ def _cmd_swap_convert(args: argparse.Namespace) -> None:
 
 
 def _cmd_demo(args: argparse.Namespace) -> None:
-    from synthvid.pipelines.demo import run_demo, run_swap_demo  # noqa: PLC0415
+    from synthvid.pipelines.demo import run_demo, run_lipsync_demo, run_swap_demo  # noqa: PLC0415
 
     if args.job == "swap":
         print(run_swap_demo(args.output, minutes=args.minutes, quiet=args.quiet))
+    elif args.job == "lipsync":
+        print(run_lipsync_demo(args.output, quiet=args.quiet))
     else:
         print(run_demo(args.output, quiet=args.quiet))
 
@@ -334,9 +336,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command(sub, "demo", _cmd_demo, "run the main job on built-in media (no download): the public-domain "
                 "astronaut portrait (and Grace Hopper's) animated by a built-in performance; --job swap runs the "
-                "face-swap demo instead")
+                "face-swap demo instead, --job lipsync the lip-sync one (the animated astronaut says a sentence)")
     p.add_argument("-o", "--output", default="demo_out", metavar="DIR", help="folder for the demo's files")
-    p.add_argument("--job", choices=("reenact", "swap"), default="reenact", help="which demo (default: reenact)")
+    p.add_argument("--job", choices=("reenact", "swap", "lipsync"), default="reenact",
+                   help="which demo (default: reenact)")
     p.add_argument("--minutes", type=float, default=3.0, help="swap demo: training time (default: 3)")
 
     p = command(sub, "verify", _cmd_verify, "check a video or image for synthvid's watermark and a signed C2PA "

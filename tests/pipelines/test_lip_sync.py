@@ -119,3 +119,16 @@ def test_bad_inputs(clips, speech, tmp_path, portraits):
     with pytest.raises(OutputError, match="does not exist"):  # a bad preview path fails before any work
         lipsync(clips["astronaut"], tmp_path / "c.mp4", audio=speech, preview=tmp_path / "no" / "p.png", quiet=True)
     assert not (tmp_path / "c.mp4").exists()
+
+
+def test_lipsync_demo(tmp_path):
+    from synthvid.pipelines.demo import run_lipsync_demo
+
+    text = run_lipsync_demo(tmp_path / "demo", seconds=2.0, text="Bob met Pam.", quiet=True)
+    out = tmp_path / "demo" / "astronaut_says.mp4"
+    assert "lip sync:" in text and str(out) in text
+    info = probe_video(out)
+    assert info.has_audio and 0.5 < info.duration < 3.0  # as long as the spoken text
+    assert read_metadata(out)["synthvid_job"] == "lipsync"
+    assert (tmp_path / "demo" / "astronaut_says.png").is_file() and (tmp_path / "demo" / "README.txt").is_file()
+
