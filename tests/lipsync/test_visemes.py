@@ -123,6 +123,7 @@ def test_match_opening_gives_predictions_the_targets_range_in_their_own_order():
     # too little of the target, or a target whose mouth never moves: unchanged
     assert np.array_equal(match_opening(pred, reference[:5]), pred)
     assert np.array_equal(match_opening(pred, _mouths(np.full(50, 0.05))), pred)
+    assert np.array_equal(match_opening(pred, _mouths(rng.uniform(0.0, 0.01, 300))), pred)  # it barely opens
 
 
 def test_rounding_and_labiodental_spans_and_shapes():
@@ -166,3 +167,23 @@ def test_stop_closures_end_at_the_burst_found_in_the_sound():
         return float(np.sqrt(np.mean(s ** 2))) + 1e-6
     assert len(spans) == len(stops) >= 4
     assert all(rms(b, b + 0.02) > 1.5 * rms(b - 0.02, b) for _, b in spans)
+
+
+def test_predict_mouths_takes_the_targets_range_only_from_a_speaking_target():
+    from synthvid.lipsync import features as F
+    from synthvid.lipsync.model import LipSyncModel
+    from synthvid.lipsync.shape import signed_opening
+    from synthvid.pipelines.lip_sync import LipSyncConfig, predict_mouths
+    rng = np.random.default_rng(1)
+    net = LipSyncModel.generic()
+    feats = rng.normal(size=(120, F.DIM)).astype(np.float32)
+    own = _mouths(np.where(rng.random(200) < 0.2, 0.0, rng.uniform(0.02, 0.12, 200)))
+    plain = predict_mouths(net, feats, 25.0, own, LipSyncConfig(mouth_range="model"))
+    # no speech of the target's own (a silent or short target): the filter's range is kept
+    assert np.array_equal(predict_mouths(net, feats, 25.0, own), plain)
+    # the target's own speech: its range is taken, through what the model predicts for that speech
+    own_feats = rng.normal(size=(200, F.DIM)).astype(np.float32)
+    ranged = predict_mouths(net, feats, 25.0, own, own_speech=(own_feats, np.ones(200, bool)))
+    o_plain, o_ranged, o_own = (signed_opening(x) for x in (plain, ranged, own))
+    assert np.quantile(o_plain, 0.1) > 0.03 and np.quantile(o_ranged, 0.1) < 0.005  # now it closes, as the target
+    assert o_ranged.min() > -1e-6 and o_ranged.max() <= np.quantile(o_own, 0.99) + 1e-6

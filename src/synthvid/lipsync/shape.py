@@ -50,6 +50,7 @@ def signed_opening(shape: np.ndarray) -> np.ndarray:
 MIN_REFERENCE = 20  # frames of the target's own mouths needed to take its opening range from them
 RANGE = (0.01, 0.99)  # quantiles of the target's openings used: a mis-tracked frame does not set the limits
 BANDWIDTH = 0.25  # smoothing of the predicted openings' distribution, x their standard deviation
+MIN_SPREAD = 0.05  # a target whose openings span less than this (1st-99th percentile) shows no speaking range
 
 
 def _smooth_cdf(values: np.ndarray, at: np.ndarray) -> np.ndarray:
@@ -80,7 +81,8 @@ def match_opening(shapes: np.ndarray, reference: np.ndarray, predicted: np.ndarr
     The quantile of a predicted opening is read from ``predicted`` (M x 59 x 2: what the same model predicts for
     the target's own footage, from its own sound), which makes the mapping one fixed monotone curve per target;
     without it, from the shapes themselves (the utterance). Either way through a smoothed distribution, so equal
-    openings map to equal ones. Returned unchanged when the reference is too short or its mouth does not move.
+    openings map to equal ones. Returned unchanged when the reference is too short or its mouth hardly moves
+    (a target that does not speak).
     """
     s = np.asarray(shapes, np.float32)
     ref = np.asarray(reference, np.float64)
@@ -88,7 +90,8 @@ def match_opening(shapes: np.ndarray, reference: np.ndarray, predicted: np.ndarr
         return s
     o_ref = signed_opening(ref)
     centred = o_ref - o_ref.mean()
-    if float(centred @ centred) < 1e-8:
+    lo, hi = np.quantile(o_ref, RANGE)
+    if float(centred @ centred) < 1e-8 or hi - lo < MIN_SPREAD:
         return s
     direction = (centred @ (ref - ref.mean(0)).reshape(len(ref), -1) / float(centred @ centred)).reshape(len(POINTS), 2)
     per_unit = float((direction[_INNER_BOTTOM, 1] - direction[_INNER_TOP, 1]).mean())  # gap change per unit step

@@ -63,10 +63,10 @@ class LipSyncConfig(Config):
                          "10 s or more of it (auto), or use the generic filter (off)", choices=("off", "auto"))
     voice: str = option("en-us", "espeak-ng voice for --text")
     words_per_minute: int = option(160, "speaking rate for --text")
-    mouth_range: str = option("target", "range of mouth opening: target (the predicted mouths get the range the "
-                              "target's own footage shows: closed in pauses and on p/b/m, as the person's are) or "
-                              "model (the speech filter's own: never fully closed, 1-2 percent lower lip-point "
-                              "error)",
+    mouth_range: str = option("target", "range of mouth opening: target (when the target speaks 10 s or more in "
+                              "its own footage, the predicted mouths get the range that footage shows: closed in "
+                              "pauses and on p/b/m, as the person's are) or model (the speech filter's own: never "
+                              "fully closed, 1-2 percent lower lip-point error)",
                               choices=("target", "model"))
     visemes: bool = option(True, "with --text: shape the lips by the phonemes espeak-ng speaks, when it speaks them: "
                            "closed on p, b, m, lower lip to the teeth on f, v, rounded on oo, oh, w (the speech "
@@ -196,6 +196,8 @@ def lipsync(target: str | os.PathLike, output: str | os.PathLike, *, audio: str 
         own = _own_speech(tgt)
         if model is None and cfg.person == "auto":
             notes.append(_fit_on_target(net, tgt, own))
+        if cfg.mouth_range == "target" and isinstance(own, str):
+            notes.append(f"{own}: the speech filter's own range of mouth opening used")
         fps = tgt.fps
         n_out = max(int(round(len(samples) / SPEECH_RATE * fps)), 1)
         feats = speech_features(samples, fps, n_out)
@@ -242,18 +244,17 @@ def predict_mouths(net: LipSyncModel, features: np.ndarray, fps: float, own: np.
     """(T, 59, 2) mouth shapes for speech ``features``, on a target whose own mouths are ``own`` (N, 59, 2).
 
     The speech filter's offsets on the target's mean mouth, given the target's range of opening
-    (``cfg.mouth_range``: :func:`synthvid.lipsync.shape.match_opening`; with ``own_speech``, the speech features
-    of every frame of the target's own footage and which of them have a face, one fixed map per target, learnt
-    from what the model predicts for that footage) and, for speech from text, lips shaped by its ``phonemes``
+    (``cfg.mouth_range`` "target": :func:`synthvid.lipsync.shape.match_opening`, one fixed map per target learnt
+    from what the model predicts for the target's own footage, ``own_speech``: the speech features of each of its
+    frames and which have a face; without them the filter's range is kept, since the mouths of a target that does
+    not speak show no speaking range to take) and, for speech from text, lips shaped by its ``phonemes``
     (``samples``: that speech at 16 kHz, to time its stops by their bursts).
     """
     cfg = cfg or LipSyncConfig()
     mean = own.mean(0)
     shapes = net.shapes(features, fps, mean)
-    if cfg.mouth_range == "target":
-        predicted = None
-        if own_speech is not None and len(own_speech[0]):
-            predicted = net.shapes(own_speech[0], fps, mean)[np.asarray(own_speech[1], bool)]
+    if cfg.mouth_range == "target" and own_speech is not None and len(own_speech[0]):
+        predicted = net.shapes(own_speech[0], fps, mean)[np.asarray(own_speech[1], bool)]
         shapes = match_opening(shapes, own, predicted)
     if phonemes and cfg.visemes:
         shapes = apply_visemes(shapes, phonemes, fps, closed_shape(own), samples, SPEECH_RATE)
