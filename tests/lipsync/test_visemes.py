@@ -6,7 +6,7 @@ import numpy as np
 
 from synthvid.lipsync.shape import opening
 from synthvid.lipsync.tts import Phoneme, speak_timed
-from synthvid.lipsync.visemes import STOP_AFTER, STOP_BEFORE, close_lips, closed_shape, closure_weights, lip_closures
+from synthvid.lipsync.visemes import STOP_AFTER, STOP_BEFORE, close_lips, closed_shape, span_weights, lip_closures
 
 
 def test_espeak_reports_phonemes_in_order_and_stops_follow_silence():
@@ -39,13 +39,13 @@ def test_closure_spans_and_frame_weights():
     # along; "t" and "bl" (not an espeak-ng mnemonic) are no bilabials
     assert np.allclose(spans, [(0.30 - STOP_BEFORE, 0.30 + STOP_AFTER), (0.5, 0.6),
                                (0.75 - STOP_BEFORE, 0.75 + STOP_AFTER), (0.8 - STOP_BEFORE, 0.8 + STOP_AFTER)])
-    w = closure_weights(spans, 25.0, 25)  # frames shown over [t/25, (t+1)/25)
+    w = span_weights(spans, 25.0, 25)  # frames shown over [t/25, (t+1)/25)
     assert w[6] == 1.0 and w[7] == 1.0  # shown 0.24-0.28 and 0.28-0.32: inside the p closure (0.25-0.33)
     assert w[12] == 1.0 and w[13] == 1.0 and w[14] == 1.0  # the m: 0.48-0.60
     assert w[3] == 0.0 and w[10] == 0.0 and w[22] == 0.0
     assert 0 < w[5] < 1  # a frame next to a closure is blended
     # a closure shorter than a frame, falling between frame centres, still closes the nearest frame fully
-    short = closure_weights([(0.405, 0.415)], 25.0, 25)
+    short = span_weights([(0.405, 0.415)], 25.0, 25)
     assert short.max() == 1.0 and int(np.argmax(short)) == 10
 
 
@@ -95,7 +95,7 @@ def test_match_opening_gives_predictions_the_targets_range_in_their_own_order():
     # a speech filter's output: the right rhythm, squeezed around the middle, never closed
     rhythm = np.sin(np.linspace(0, 12, 100))
     pred = _mouths(0.05 + 0.01 * rhythm)
-    out = match_opening(pred, reference)
+    out = match_opening(pred, reference, pred)  # (what the model predicts for the target's footage: the same)
     o_ref, o_pred, o_out = (signed_opening(x) for x in (reference, pred, out))
     assert o_pred.min() > 0.09 and o_out.min() < 0.005  # now it closes
     assert np.allclose(np.quantile(o_out, [0.1, 0.5, 0.9]), np.quantile(o_ref, [0.1, 0.5, 0.9]), atol=0.01)
@@ -107,7 +107,7 @@ def test_match_opening_gives_predictions_the_targets_range_in_their_own_order():
     assert np.allclose(jaw_move, 0.5 * gap_move, atol=1e-4)
     # equal predictions map to equal openings: a pause the filter predicts flat stays flat, not a sweep
     flat = _mouths(np.r_[np.full(40, 0.05), 0.05 + 0.01 * rhythm, np.full(40, 0.05)])
-    o_flat = signed_opening(match_opening(flat, reference))
+    o_flat = signed_opening(match_opening(flat, reference, flat))
     assert np.ptp(o_flat[:40]) < 1e-6 and np.ptp(o_flat[-40:]) < 1e-6
     # with what the model predicts for the target's own footage, one fixed curve: the same prediction maps to the
     # same opening whatever else the utterance holds
@@ -119,11 +119,12 @@ def test_match_opening_gives_predictions_the_targets_range_in_their_own_order():
     odd = reference.copy()
     from synthvid.lipsync import shape as S
     odd[0, S._INNER_BOTTOM, 1] = 0.9  # one mis-tracked frame, wide open
-    assert signed_opening(match_opening(pred, odd)).max() < 0.35
+    assert signed_opening(match_opening(pred, odd, pred)).max() < 0.35
     # too little of the target, or a target whose mouth never moves: unchanged
-    assert np.array_equal(match_opening(pred, reference[:5]), pred)
-    assert np.array_equal(match_opening(pred, _mouths(np.full(50, 0.05))), pred)
-    assert np.array_equal(match_opening(pred, _mouths(rng.uniform(0.0, 0.01, 300))), pred)  # it barely opens
+    assert np.array_equal(match_opening(pred, reference[:5], pred), pred)
+    assert np.array_equal(match_opening(pred, reference, pred[:5]), pred)
+    assert np.array_equal(match_opening(pred, _mouths(np.full(50, 0.05)), pred), pred)
+    assert np.array_equal(match_opening(pred, _mouths(rng.uniform(0.0, 0.01, 300)), pred), pred)  # it barely opens
 
 
 def test_rounding_and_labiodental_spans_and_shapes():

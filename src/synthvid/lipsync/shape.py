@@ -68,7 +68,7 @@ def _smooth_cdf(values: np.ndarray, at: np.ndarray) -> np.ndarray:
     return np.interp(at, grid, cdf)
 
 
-def match_opening(shapes: np.ndarray, reference: np.ndarray, predicted: np.ndarray | None = None) -> np.ndarray:
+def match_opening(shapes: np.ndarray, reference: np.ndarray, predicted: np.ndarray) -> np.ndarray:
     """``shapes`` (T, 59, 2) moved so that their mouth openings have the range of ``reference`` (the target's own
     tracked mouths, N x 59 x 2), keeping their order in time.
 
@@ -79,14 +79,13 @@ def match_opening(shapes: np.ndarray, reference: np.ndarray, predicted: np.ndarr
     jaw and chin together, as the target moves them.
 
     The quantile of a predicted opening is read from ``predicted`` (M x 59 x 2: what the same model predicts for
-    the target's own footage, from its own sound), which makes the mapping one fixed monotone curve per target;
-    without it, from the shapes themselves (the utterance). Either way through a smoothed distribution, so equal
-    openings map to equal ones. Returned unchanged when the reference is too short or its mouth hardly moves
-    (a target that does not speak).
+    the target's own footage, from its own sound), which makes the mapping one fixed monotone curve per target,
+    through a smoothed distribution, so equal openings map to equal ones. Returned unchanged when the reference
+    or ``predicted`` is too short, or the reference's mouth hardly moves (a target that does not speak).
     """
     s = np.asarray(shapes, np.float32)
     ref = np.asarray(reference, np.float64)
-    if len(s) == 0 or len(ref) < MIN_REFERENCE:
+    if len(s) == 0 or len(ref) < MIN_REFERENCE or len(predicted) < MIN_REFERENCE:
         return s
     o_ref = signed_opening(ref)
     centred = o_ref - o_ref.mean()
@@ -98,8 +97,7 @@ def match_opening(shapes: np.ndarray, reference: np.ndarray, predicted: np.ndarr
     if abs(per_unit) < 1e-6:
         return s
     o = signed_opening(s).astype(np.float64)
-    source = signed_opening(np.asarray(predicted)) if predicted is not None and len(predicted) >= MIN_REFERENCE else o
-    q = np.clip(_smooth_cdf(source, o), *RANGE)
+    q = np.clip(_smooth_cdf(signed_opening(np.asarray(predicted)), o), *RANGE)
     wanted = np.maximum(np.quantile(o_ref, q), 0.0)  # never past closed: the lips do not cross
     step = (wanted - o) * width(s) / per_unit
     return (s + step[:, None, None] * direction[None]).astype(np.float32)

@@ -49,6 +49,8 @@ class Phoneme:
     name: str
     start: float  # seconds from the start of the speech
     end: float
+
+
 _state: dict[str, object] = {}
 
 

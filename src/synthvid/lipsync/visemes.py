@@ -46,10 +46,15 @@ ROUNDED_END = frozenset({"aU", "@U", "eU"})  # rounded in their second half
 ROUNDED_START = frozenset({"OI", "oI"})  # rounded in their first half
 
 
+def _is(name: str, letters: str, variants: str = "#-:") -> bool:
+    """Whether espeak-ng mnemonic ``name`` is one of ``letters``, alone or with a variant mark ("p#", a syllabic
+    "m-")."""
+    return bool(name) and name[0] in letters and (len(name) == 1 or name[1] in variants)
+
+
 def _kind(name: str) -> str:
-    """"stop", "nasal" or "" for an espeak-ng mnemonic (variants such as "p#", a syllabic "m-" and German "pF"
-    included)."""
-    if not name or name[0] not in "pbm" or (len(name) > 1 and name[1] not in "#-:F"):
+    """"stop", "nasal" or "" for an espeak-ng mnemonic (German "pF" counts as a stop)."""
+    if not _is(name, "pbm", "#-:F"):
         return ""
     return "nasal" if name[0] == "m" else "stop"
 
@@ -95,10 +100,6 @@ def lip_closures(phonemes: Sequence[Phoneme], samples: np.ndarray | None = None,
     return spans
 
 
-def _is(name: str, letters: str) -> bool:
-    return bool(name) and name[0] in letters and (len(name) == 1 or name[1] in "#-:")
-
-
 def labiodental_spans(phonemes: Sequence[Phoneme]) -> list[tuple[float, float]]:
     """(start, end) seconds of every f and v."""
     return [(p.start, p.end) for p in phonemes if _is(p.name, "fv")]
@@ -118,9 +119,10 @@ def rounding_spans(phonemes: Sequence[Phoneme]) -> list[tuple[float, float]]:
     return spans
 
 
-def closure_weights(spans: Sequence[tuple[float, float]], fps: float, frames: int) -> np.ndarray:
-    """(frames,) in [0, 1]: how closed the lips must be at each frame (frame t is shown from t / fps to
-    (t + 1) / fps, as the speech features pool it; its time is the middle of that)."""
+def span_weights(spans: Sequence[tuple[float, float]], fps: float, frames: int) -> np.ndarray:
+    """(frames,) in [0, 1]: how much of a viseme (closure, rounding) each frame shows, 1 inside its ``spans``
+    (frame t is shown from t / fps to (t + 1) / fps, as the speech features pool it; its time is the middle of
+    that)."""
     w = np.zeros(frames)
     for a, b in spans:
         f0, f1 = max(int(np.floor(a * fps)) - 2, 0), min(int(np.ceil(b * fps)) + 2, frames)  # frames it can reach
@@ -147,7 +149,7 @@ def close_lips(shapes: np.ndarray, spans: Sequence[tuple[float, float]], fps: fl
                strength: float = 1.0) -> np.ndarray:
     """``shapes`` (T, 59, 2) pulled to ``closed`` over the closures ``spans`` (seconds, from :func:`lip_closures`),
     ``strength`` of the way."""
-    w = strength * closure_weights(spans, fps, len(shapes))[:, None, None].astype(np.float32)
+    w = strength * span_weights(spans, fps, len(shapes))[:, None, None].astype(np.float32)
     return (1 - w) * np.asarray(shapes, np.float32) + w * np.asarray(closed, np.float32)[None]
 
 
@@ -156,7 +158,7 @@ def round_lips(shapes: np.ndarray, spans: Sequence[tuple[float, float]], fps: fl
     """``shapes`` (T, 59, 2) with the lips (not the jaw) narrowed about the mouth's centre to ``width`` of their
     width over ``spans``."""
     out = np.array(shapes, np.float32)
-    scale = 1 - (1 - width) * closure_weights(spans, fps, len(out)).astype(np.float32)
+    scale = 1 - (1 - width) * span_weights(spans, fps, len(out)).astype(np.float32)
     cx = out[:, _CORNERS, 0].mean(1, keepdims=True)
     out[:, :LIP_COUNT, 0] = cx + (out[:, :LIP_COUNT, 0] - cx) * scale[:, None]
     return out

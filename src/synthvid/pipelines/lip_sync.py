@@ -193,8 +193,9 @@ def lipsync(target: str | os.PathLike, output: str | os.PathLike, *, audio: str 
             raise InputError(f"no speech found in {what} (it is silent or only noise)")
         tgt = load_target(target, quiet)
         notes = list(tgt.notes)
-        own = _own_speech(tgt)
-        if model is None and cfg.person == "auto":
+        fit = model is None and cfg.person == "auto"
+        own = _own_speech(tgt) if fit or cfg.mouth_range == "target" else "not needed"
+        if fit:
             notes.append(_fit_on_target(net, tgt, own))
         if cfg.mouth_range == "target" and isinstance(own, str):
             notes.append(f"{own}: the speech filter's own range of mouth opening used")
