@@ -80,6 +80,7 @@ ATTACKS = {
     "contrast_plus10": lambda f: levels(f, 1.1, -12.8),
     "contrast_minus10": lambda f: levels(f, 0.9, 12.8),
     "half_size_crop_brightness": lambda f: levels(half(crop10(f)), 1.1, 10.0),
+    "mirror": lambda f: np.ascontiguousarray(f[:, ::-1]),  # not in the list: a common edit (and dodge)
 }
 
 

@@ -51,7 +51,7 @@ def test_embed_is_small_luma_only_and_psnr_above_40() -> None:
     assert np.abs(d).max() <= 16
 
 
-@pytest.mark.parametrize("attack", ["none", "crop", "half", "crop_half_bright"])
+@pytest.mark.parametrize("attack", ["none", "crop", "half", "crop_half_bright", "mirror_half"])
 def test_detects_payload_after_attacks(attack: str) -> None:
     payload = wm.Payload(content_id=0xBEEF00C0FFEE)
     emb = wm.Embedder(payload)
@@ -65,10 +65,13 @@ def test_detects_payload_after_attacks(attack: str) -> None:
             f = cv2.resize(f, (f.shape[1] // 2, f.shape[0] // 2), interpolation=cv2.INTER_AREA)
         if "bright" in attack:
             f = np.clip(f.astype(np.float32) * 0.9 + 12, 0, 255).astype(np.uint8)
+        if "mirror" in attack:
+            f = f[:, ::-1]
         out.append(np.ascontiguousarray(f))
     d = wm.detect_frames(out)
     assert d.marked and d.crc_ok and d.p_value < wm.FALSE_POSITIVE_RATE
     assert d.payload == payload
+    assert d.mirrored == ("mirror" in attack) and d.as_dict()["mirrored"] == d.mirrored
     expected = 0.5 if "half" in attack else 1.0
     assert abs(d.scale - expected) < 0.02
 

@@ -41,7 +41,8 @@ class Verdict:
             lines.append(f"  watermark: not checked ({w['error']})")
         elif w.get("marked"):
             pl = w.get("payload") or {}
-            lines.append(f"  watermark: FOUND (p={w['p_value']:.1e}, z={w['z']}, scale {w['scale']:.2f}, "
+            flip = ", mirrored" if w.get("mirrored") else ""
+            lines.append(f"  watermark: FOUND (p={w['p_value']:.1e}, z={w['z']}, scale {w['scale']:.2f}{flip}, "
                          f"{w['frames']} frames, key {w['key']}) - synthvid {pl.get('version')}, content id "
                          f"{pl.get('content_id')}")
         elif w.get("p_value", 1.0) < wm.FALSE_POSITIVE_RATE:

@@ -12,13 +12,15 @@ Design (all numbers are in *tile pixels*: the pattern is defined on a 128 x 128 
   and small frames get informed embedding.
 * Payload: 64 bits (a tag byte, the version, a 48-bit content id) + CRC-16, protected by a rate-1/2 convolutional
   code (K=7, soft Viterbi decoding), spread over the data carriers.
-* Redundancy: the same tile repeats over every position of every frame. The detector whitens each frame's luma,
+* Redundancy: the same tile repeats over every position of every frame. The detector whitens each frame's luma
+  (minus an edge-preserving smoothing of itself, :func:`whiten`),
   averages frames (the mark is static, the picture is not), searches the scale (a log grid, then a finer one), folds
   the average into one tile (all tile positions add up), and finds the tile origin by correlating with the pilot
   (so crops and excerpts from anywhere are fine). The frequency-domain read-out of the folded tile gives the soft
   data bits.
 * Decision: the pilot correlation peak is turned into a z-score against the correlation at all other shifts of
-  the same fold, and into a p-value with a Bonferroni correction over every scale and shift searched. The payload
+  the same fold, and into a p-value with a Bonferroni correction over every scale and shift searched, in both orientations (the
+  mirror image is searched too: flipped videos). The payload
   is decoded at the best position near each of the three best scales, best first, until one passes its CRC-16;
   when none does but the pilot is strong (p < 1e-3), also at the 26 positions around the best one
   (neighbouring pixel shifts, a fine scale step either side: after an attack the pilot's peak can land a pixel
@@ -426,6 +428,7 @@ class Detection:
     crc_ok: bool
     frames: int
     bit_margin: float  # mean |soft bit| / its spread: how clean the read-out was
+    mirrored: bool = False  # found in the left-right mirror image (the video was flipped after marking)
     bits: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, np.uint8), repr=False)  # decoded payload
 
     @property
@@ -436,7 +439,7 @@ class Detection:
         return {
             "marked": self.marked, "p_value": self.p_value, "confidence": self.confidence, "z": round(self.z, 2),
             "scale": round(self.scale, 4), "offset": list(self.offset), "crc_ok": self.crc_ok, "frames": self.frames,
-            "bit_margin": round(self.bit_margin, 3),
+            "bit_margin": round(self.bit_margin, 3), "mirrored": self.mirrored,
             "payload": None if self.payload is None else {
                 "tag": self.payload.tag, "made_by_synthvid": self.payload.made_by_synthvid,
                 "version": self.payload.version, "content_id": self.payload.content_hex},
@@ -533,10 +536,25 @@ def _p_value(z: float, n_tests: int) -> float:
 
 
 def detect_residual(residual: np.ndarray, key: str | None = None, frames: int = 1,
-                    scales: tuple[float, float] = SCALES) -> Detection:
+                    scales: tuple[float, float] = SCALES, mirrored: bool = True) -> Detection:
     """Search scale (within ``scales``) and position of the mark in an averaged whitened residual, then read the
-    payload."""
+    payload. With ``mirrored`` the left-right mirror image is searched too (a flipped video, a common edit on the
+    way to social media and a cheap way to dodge a mark), and the p-value counts both searches."""
     key = key or DEFAULT_KEY
+    if not mirrored:
+        return _detect_oriented(residual, key, frames, scales, 1)
+    found = _detect_oriented(residual, key, frames, scales, 2)
+    if found.marked:  # (the mirror would have been searched too: the p-value already counts it)
+        return found
+    flipped = _detect_oriented(np.ascontiguousarray(residual[:, ::-1]), key, frames, scales, 2)
+    flipped.mirrored = True
+    return flipped if (flipped.marked, -flipped.p_value) > (found.marked, -found.p_value) else found
+
+
+def _detect_oriented(residual: np.ndarray, key: str, frames: int, scales: tuple[float, float],
+                     orientations: int) -> Detection:
+    """:func:`detect_residual` in one orientation; p-values are Bonferroni-corrected for ``orientations``
+    searches."""
     lo, hi = scales
     h, w = residual.shape
     # a scale at which the frame would be smaller than half a tile cannot be read
@@ -557,7 +575,7 @@ def detect_residual(residual: np.ndarray, key: str | None = None, frames: int = 
     result = None
     for z, scale, shift in candidates:
         bits, crc_ok, margin = _decode_at(residual, key, scale, shift)
-        p = _p_value(z, tested * TILE * TILE)
+        p = _p_value(z, orientations * tested * TILE * TILE)
         if crc_ok:
             # On an unmarked picture the data carriers are noise, independent of the pilot's, and a decode passes
             # the CRC-16 by chance with probability 2^-16; one that also shows synthvid's tag byte, with 2^-24.
@@ -575,7 +593,7 @@ def detect_residual(residual: np.ndarray, key: str | None = None, frames: int = 
             scale, shift, bits, margin = near
             # a tagged CRC pass among the neighbouring reads of an unmarked picture has probability at most
             # NEIGHBOUR_READS x 2^-24, on top of a pilot this strong
-            p = min(1.0, NEIGHBOUR_READS * _p_value(z, tested * TILE * TILE) * 2.0 ** -(CRC_BITS + 8))
+            p = min(1.0, NEIGHBOUR_READS * _p_value(z, orientations * tested * TILE * TILE) * 2.0 ** -(CRC_BITS + 8))
             result = (z, scale, shift, p, True, bits, margin)
     z, scale, (dy, dx), p, crc_ok, bits, margin = result
     raw = np.packbits(bits.astype(np.uint8)).tobytes()
