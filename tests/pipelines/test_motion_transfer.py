@@ -150,15 +150,23 @@ def test_dance_train_on_two_processes(clips, tmp_path):
 
     from synthvid.train.checkpoint import load_checkpoint
 
-    out = tmp_path / "ddp"
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "2", "--rdzv-backend",
-           "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}", "-m", "synthvid", "dance", "train",
-           str(clips["astronaut"]), "-o", str(out), "-q", *TINY]
+    import warnings
+
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    for attempt in (1, 2):  # one retry, as in tests/train/test_distributed.py: a busy 2-core host can lose the
+        # launcher's port race, and one run in the full suite (2026-12-07) saw a worker abort at the end that 27
+        # repeats, on an idle and on a loaded machine, did not reproduce; a second failure fails the test
+        out = tmp_path / f"ddp{attempt}"
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "2",
+               "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}", "-m", "synthvid", "dance", "train",
+               str(clips["astronaut"]), "-o", str(out), "-q", *TINY]
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+        if proc.returncode == 0:
+            break
+        warnings.warn(f"torchrun failed (attempt {attempt}): {proc.stderr[-3000:]}")
+    assert proc.returncode == 0, proc.stderr[-8000:]  # long: a failing rank's own error comes before torchrun's
     assert load_checkpoint(out / "checkpoint.pt", arch="pix2pix-dance-1")["step"] == 2
     assert json.loads((out / "options.json").read_text())["world_size"] == 2

@@ -64,6 +64,12 @@ def shutdown(ctx: DistContext) -> None:
         dist.destroy_process_group()
 
 
+def barrier(ctx: DistContext) -> None:
+    """Wait until every process gets here (nothing to wait for in a one-process run)."""
+    if ctx.enabled and dist.is_initialized():
+        dist.barrier()
+
+
 def average_gradients(params: Iterable[torch.nn.Parameter], ctx: DistContext) -> None:
     """All-reduce and average the gradients of ``params`` across processes, in one flat buffer."""
     if not ctx.enabled:

@@ -273,6 +273,12 @@ def train(task: TrainTask, out_dir: str | Path, cfg: LoopConfig, ctx: D.DistCont
                                           / max(time.monotonic() - last_tick, 1e-9), 2))
         _save(task, ckpt_path, step, elapsed, cfg, arch_config)
         _write_previews(task, out, step, stats, cfg.keep_previews)
+    if not interrupted:
+        # Every process leaves the loop together, once the main one has written the checkpoint, and only then tears
+        # its connections down: a process that went on to destroy the process group while another was still saving
+        # is the likely cause of a rare abort (SIGABRT) of one process at the end of a two-process CPU (gloo) run.
+        # (Not after an interrupt: the processes may have stopped in different places.)
+        D.barrier(ctx)
     run_time = time.monotonic() - start
     return TrainSummary(step=step, elapsed_s=elapsed, run_steps=run_steps, interrupted=interrupted,
                         images_per_s=run_steps * task.images_per_step * ctx.world_size / max(run_time, 1e-9),
