@@ -122,6 +122,18 @@ def _mark_residual(payload: wm.Payload, pilot_gain: float, noise: float, seed: i
     return (tile + np.random.default_rng(seed).normal(0, noise, tile.shape)).astype(np.float32)
 
 
+def test_mirror_search_doubles_the_p_value_and_is_named_only_when_found() -> None:
+    weak = _mark_residual(wm.Payload(content_id=9), pilot_gain=0.35, noise=3.0, seed=0)
+    one, both = wm.detect_residual(weak, mirrored=False), wm.detect_residual(weak)
+    assert both.payload == one.payload and not both.mirrored
+    assert both.p_value == pytest.approx(min(1.0, 2 * one.p_value))  # Bonferroni over the two orientations
+    flipped = wm.detect_residual(np.ascontiguousarray(weak[:, ::-1]))
+    assert flipped.mirrored and flipped.payload == one.payload and flipped.p_value == pytest.approx(both.p_value)
+    for seed in range(6):  # noise: nothing found, so nothing is called mirrored
+        d = wm.detect_residual(np.random.default_rng(seed).normal(0, 1, (256, 256)).astype(np.float32))
+        assert not d.marked and not d.mirrored
+
+
 def test_payload_is_read_a_pixel_away_from_a_displaced_pilot_peak() -> None:
     # After an attack the picture's interference can move the pilot's peak a pixel off the data's position. Here the
     # pilot carriers are laid one pixel down and right of the data carriers, and the noise is such that the data do

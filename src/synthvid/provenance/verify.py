@@ -46,8 +46,9 @@ class Verdict:
                          f"{w['frames']} frames, key {w['key']}) - synthvid {pl.get('version')}, content id "
                          f"{pl.get('content_id')}")
         elif w.get("p_value", 1.0) < wm.FALSE_POSITIVE_RATE:
-            lines.append(f"  watermark: a mark with key {w['key']} is present (p={w['p_value']:.1e}) but its payload "
-                         "could not be read")
+            flip = ", mirrored" if w.get("mirrored") else ""
+            lines.append(f"  watermark: a mark with key {w['key']} is present (p={w['p_value']:.1e}{flip}) but its "
+                         "payload could not be read")
         else:
             lines.append(f"  watermark: not found (p={w.get('p_value', 1.0):.2f}, {w.get('frames', 0)} frames)")
         state = m.get("state")
@@ -139,7 +140,8 @@ def existing_payload(path: str | os.PathLike, key: str | None = None, max_frames
         acc, _ = _accumulate(p, max_frames)
         if acc.n == 0 or acc.sum is None or acc.sum.size > PROBE_MAX_PIXELS:
             return None
-        d = wm.detect_residual(acc.mean(), key, frames=acc.n, scales=(0.97, 1.03))
+        # upright only: a mirrored mark cannot clash with the new one, and the probe stays quick
+        d = wm.detect_residual(acc.mean(), key, frames=acc.n, scales=(0.97, 1.03), mirrored=False)
     except Exception:  # noqa: BLE001 - a best-effort probe of a possibly hostile file; the job reads it properly
         return None
     # only synthvid's own payloads are carried on: a crafted input must not choose what our outputs say

@@ -19,8 +19,7 @@ Design (all numbers are in *tile pixels*: the pattern is defined on a 128 x 128 
   (so crops and excerpts from anywhere are fine). The frequency-domain read-out of the folded tile gives the soft
   data bits.
 * Decision: the pilot correlation peak is turned into a z-score against the correlation at all other shifts of
-  the same fold, and into a p-value with a Bonferroni correction over every scale and shift searched, in both orientations (the
-  mirror image is searched too: flipped videos). The payload
+  the same fold, and into a p-value with a Bonferroni correction over every scale and shift searched. The payload
   is decoded at the best position near each of the three best scales, best first, until one passes its CRC-16;
   when none does but the pilot is strong (p < 1e-3), also at the 26 positions around the best one
   (neighbouring pixel shifts, a fine scale step either side: after an attack the pilot's peak can land a pixel
@@ -28,8 +27,9 @@ Design (all numbers are in *tile pixels*: the pattern is defined on a 128 x 128 
   independent of the pilot's, so a decode passes the CRC by chance with probability 2^-16, and also shows
   synthvid's tag byte with probability 2^-24: the p-value of a passing decode is the pilot's times that, times
   2 x 3 (Bonferroni over the two ways to pass and the three positions; a neighbouring read passing with the tag
-  gives the pilot's p-value times 26 x 2^-24). A synthvid mark whose payload reads cleanly is
-  therefore "marked" (p <= 3.6e-7) even when its pilot alone is weak; a file is "marked" when that p-value is
+  gives the pilot's p-value times 26 x 2^-24). The mirror image is searched too (flipped videos), so every
+  p-value is then doubled (Bonferroni over the two orientations). A synthvid mark whose payload reads cleanly is
+  therefore "marked" (p <= 7.2e-7) even when its pilot alone is weak; a file is "marked" when that p-value is
   below 1e-6 (the stated false-positive rate) and the CRC checks; a strong pilot (p < 1e-6) with no read passing
   is reported as "a mark is present, payload unreadable".
 * Embedding adds the pattern (scaled per pixel by a texture mask: more where the picture is busy, less on flat
@@ -397,7 +397,8 @@ def texture_gain(frame: np.ndarray, lo: float = 0.3, hi: float = 2.0) -> np.ndar
 
 
 WHITEN_RANGE = 6.0  # grey levels: the edge-preserving smoothing keeps (as picture) what differs by more than this
-WHITEN_SPACE = 3.0  # px: ... and smooths over this radius (a 9-px wave keeps ~90% of its amplitude in the residual)
+WHITEN_SPACE = 3.0  # px: ... and smooths over this radius (of a 2-grey-level wave, the residual keeps about half at
+# 9 px and all of it at 4.5 px: the mark at full and at half size)
 
 
 def whiten(frame: np.ndarray) -> np.ndarray:
@@ -547,14 +548,17 @@ def detect_residual(residual: np.ndarray, key: str | None = None, frames: int = 
     if found.marked:  # (the mirror would have been searched too: the p-value already counts it)
         return found
     flipped = _detect_oriented(np.ascontiguousarray(residual[:, ::-1]), key, frames, scales, 2)
-    flipped.mirrored = True
-    return flipped if (flipped.marked, -flipped.p_value) > (found.marked, -found.p_value) else found
+    if (flipped.marked, -flipped.p_value) <= (found.marked, -found.p_value):
+        return found
+    # a mirror image's reading is reported, and called mirrored, only when something was found there
+    flipped.mirrored = flipped.marked or flipped.p_value < FALSE_POSITIVE_RATE
+    return flipped
 
 
 def _detect_oriented(residual: np.ndarray, key: str, frames: int, scales: tuple[float, float],
                      orientations: int) -> Detection:
-    """:func:`detect_residual` in one orientation; p-values are Bonferroni-corrected for ``orientations``
-    searches."""
+    """:func:`detect_residual` in one orientation; the p-value is multiplied by ``orientations`` (Bonferroni over
+    the searches made)."""
     lo, hi = scales
     h, w = residual.shape
     # a scale at which the frame would be smaller than half a tile cannot be read
@@ -575,7 +579,7 @@ def _detect_oriented(residual: np.ndarray, key: str, frames: int, scales: tuple[
     result = None
     for z, scale, shift in candidates:
         bits, crc_ok, margin = _decode_at(residual, key, scale, shift)
-        p = _p_value(z, orientations * tested * TILE * TILE)
+        p = _p_value(z, tested * TILE * TILE)
         if crc_ok:
             # On an unmarked picture the data carriers are noise, independent of the pilot's, and a decode passes
             # the CRC-16 by chance with probability 2^-16; one that also shows synthvid's tag byte, with 2^-24.
@@ -593,9 +597,10 @@ def _detect_oriented(residual: np.ndarray, key: str, frames: int, scales: tuple[
             scale, shift, bits, margin = near
             # a tagged CRC pass among the neighbouring reads of an unmarked picture has probability at most
             # NEIGHBOUR_READS x 2^-24, on top of a pilot this strong
-            p = min(1.0, NEIGHBOUR_READS * _p_value(z, orientations * tested * TILE * TILE) * 2.0 ** -(CRC_BITS + 8))
+            p = min(1.0, NEIGHBOUR_READS * _p_value(z, tested * TILE * TILE) * 2.0 ** -(CRC_BITS + 8))
             result = (z, scale, shift, p, True, bits, margin)
     z, scale, (dy, dx), p, crc_ok, bits, margin = result
+    p = min(1.0, orientations * p)  # Bonferroni over the orientations searched (each search's p bounds its own)
     raw = np.packbits(bits.astype(np.uint8)).tobytes()
     marked = p < FALSE_POSITIVE_RATE and crc_ok
     return Detection(marked=marked, p_value=p, z=z, scale=scale, offset=(dy, dx),

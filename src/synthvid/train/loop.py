@@ -229,6 +229,7 @@ def train(task: TrainTask, out_dir: str | Path, cfg: LoopConfig, ctx: D.DistCont
     last_snapshot = last_preview = last_tick = start
     run_steps, tick_steps = 0, 0
     interrupted = False
+    agreed = False  # every process left the loop at the same step, by the agreed stop (not a KeyboardInterrupt)
     losses: dict[str, float] = {}
     with _stop_on_sigterm(flag):
         try:
@@ -238,6 +239,7 @@ def train(task: TrainTask, out_dir: str | Path, cfg: LoopConfig, ctx: D.DistCont
                 done = (cfg.steps and step >= cfg.steps) or (budget_s and elapsed >= budget_s) or flag["stop"]
                 if D.agree(bool(done), ctx):
                     interrupted = bool(flag["stop"])
+                    agreed = True
                     break
                 losses = task.train_step(step, sync)
                 step += 1
@@ -273,11 +275,13 @@ def train(task: TrainTask, out_dir: str | Path, cfg: LoopConfig, ctx: D.DistCont
                                           / max(time.monotonic() - last_tick, 1e-9), 2))
         _save(task, ckpt_path, step, elapsed, cfg, arch_config)
         _write_previews(task, out, step, stats, cfg.keep_previews)
-    if not interrupted:
+    if agreed:
         # Every process leaves the loop together, once the main one has written the checkpoint, and only then tears
         # its connections down: a process that went on to destroy the process group while another was still saving
-        # is the likely cause of a rare abort (SIGABRT) of one process at the end of a two-process CPU (gloo) run.
-        # (Not after an interrupt: the processes may have stopped in different places.)
+        # is a likely cause of a rare abort (SIGABRT) of one process at the end of a two-process CPU (gloo) run.
+        # Only after the agreed stop (budget reached, or a SIGTERM seen by any process): after a KeyboardInterrupt
+        # the processes may have stopped in different places. (If the main process fails to save, it exits with an
+        # error and torchrun ends the others.)
         D.barrier(ctx)
     run_time = time.monotonic() - start
     return TrainSummary(step=step, elapsed_s=elapsed, run_steps=run_steps, interrupted=interrupted,
