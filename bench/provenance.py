@@ -67,6 +67,10 @@ def crop10(f: np.ndarray) -> np.ndarray:
     return f[int(0.07 * h):h - int(0.03 * h), int(0.02 * w):w - int(0.08 * w)]  # 10% off, unevenly
 
 
+def mirror(f: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(f[:, ::-1])
+
+
 def levels(f: np.ndarray, gain: float, offset: float) -> np.ndarray:
     return np.clip(f.astype(np.float32) * gain + offset, 0, 255).astype(np.uint8)
 
@@ -80,7 +84,7 @@ ATTACKS = {
     "contrast_plus10": lambda f: levels(f, 1.1, -12.8),
     "contrast_minus10": lambda f: levels(f, 0.9, 12.8),
     "half_size_crop_brightness": lambda f: levels(half(crop10(f)), 1.1, 10.0),
-    "mirror": lambda f: np.ascontiguousarray(f[:, ::-1]),  # not in the list: a common edit (and dodge)
+    "mirror": mirror,  # not in the list: a common edit (and dodge)
 }
 
 
@@ -108,10 +112,8 @@ IMAGE_ATTACKS = {
     "jpeg90": lambda f: jpeg(f, 90),
     "jpeg75": lambda f: jpeg(f, 75),
     "jpeg50": lambda f: jpeg(f, 50),
-    "half_size_jpeg75": lambda f: jpeg(half(f), 75),
-    "crop_10pct_jpeg75": lambda f: jpeg(crop10(f), 75),
-    "mirror_jpeg75": lambda f: jpeg(np.ascontiguousarray(f[:, ::-1]), 75),
-    "half_size_crop_brightness_jpeg75": lambda f: jpeg(levels(half(crop10(f)), 1.1, 10.0), 75),
+    **{f"{a}_jpeg75": (lambda f, a=a: jpeg(ATTACKS[a](f), 75))
+       for a in ("half_size", "crop_10pct", "mirror", "half_size_crop_brightness")},
 }
 
 
