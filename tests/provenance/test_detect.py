@@ -12,7 +12,7 @@ import torch
 from synthvid.cli import main
 from synthvid.errors import InputError
 from synthvid.models.detector import DetectorConfig, FakeDetector, log_spectrum, radial_bins
-from synthvid.provenance.self_blend import boundary_map, degrade, self_blend
+from synthvid.provenance.self_blend import boundary_map, degrade, restyle, self_blend
 
 TINY = DetectorConfig(resolution=64, base=8, spectrum_bins=16)
 
@@ -70,6 +70,21 @@ def test_degrade_keeps_shape_and_type() -> None:
     for _ in range(10):
         out = degrade(face, rng)
         assert out.shape == face.shape and out.dtype == np.uint8
+
+
+def test_restyle_changes_the_whole_crop_alike() -> None:
+    rng = np.random.default_rng(2)
+    flat = np.full((32, 32, 3), (150, 110, 90), np.uint8)
+    looks = [restyle(flat, rng) for _ in range(40)]
+    for out in looks:  # a global change: a flat crop stays flat (nothing local is added)
+        assert out.shape == flat.shape and out.dtype == np.uint8
+        assert np.ptp(out.reshape(-1, 3), 0).max() <= 1
+    means = np.array([o.reshape(-1, 3).mean(0) for o in looks])
+    assert means[:, 0].std() > 10  # exposure varies between draws
+    warmth = means[:, 0] - means[:, 2]
+    assert warmth.std() > 5  # and so does the colour balance
+    a = restyle(flat, np.random.default_rng(3))
+    assert np.array_equal(a, restyle(flat, np.random.default_rng(3)))
 
 
 def test_spectrum_features() -> None:
