@@ -9,6 +9,8 @@ Reals: the talking clips of scripts/train_detector.py's EVAL_PEOPLE (held out of
 (self-reenactment of the eval people's clips, photo reenactment of portraits kept out of training) and
 bench/face_swap.py (the held-out obama clips with andrew's face), read from bench/work (missing ones are skipped);
 lip sync made here (each real clip saying 8 s of the next one's speech, default settings; cached in bench/work).
+Also: how much a real clip's score moves under global edits of its look (saturation, gamma, white balance), which a
+detector of manipulation should not care about.
 """
 
 from __future__ import annotations
@@ -114,6 +116,41 @@ def reencoded(paths: list[Path], out: Path, crf: int = 28) -> list[Path]:
     return made
 
 
+EDITS = {
+    "saturation_0.6": lambda x: x.mean(-1, keepdims=True) + (x - x.mean(-1, keepdims=True)) * 0.6,
+    "saturation_1.4": lambda x: x.mean(-1, keepdims=True) + (x - x.mean(-1, keepdims=True)) * 1.4,
+    "gamma_0.7": lambda x: 255.0 * (x / 255.0) ** 0.7,
+    "gamma_1.4": lambda x: 255.0 * (x / 255.0) ** 1.4,
+    "warmer": lambda x: x + np.array([15.0, 0.0, -15.0], np.float32),
+    "cooler": lambda x: x + np.array([-15.0, 0.0, 15.0], np.float32),
+}
+
+
+def look_sensitivity(reals: list[Path], model: str | None, frames: int = 16) -> dict[str, float]:
+    """Mean and largest change of a real video's score (mean over ``frames`` face crops) under each global edit of
+    the crops' colour or exposure (:data:`EDITS`); a real clip stays real whatever its colour grading."""
+    from synthvid.face.detect import FaceDetector  # noqa: PLC0415
+    from synthvid.provenance.detect import face_crops, load_detector, score_crops  # noqa: PLC0415
+
+    net = load_detector(model)
+    changes = []
+    for p in reals:
+        crops = []
+        with VideoReader(p) as r, FaceDetector(max_faces=1, video=False) as detector:
+            want = set(np.linspace(0, max(len(r), 1) - 1, frames).round().astype(int).tolist())
+            for _, f in r.pick(want):
+                found = face_crops(f, detector, net.cfg)
+                crops += [found[0].crop] if found else []
+        if not crops:
+            continue
+        base = float(score_crops(net, crops)[0].mean())
+        for edit in EDITS.values():
+            edited = [np.clip(edit(c.astype(np.float32)) + 0.5, 0, 255).astype(np.uint8) for c in crops]
+            changes.append(abs(float(score_crops(net, edited)[0].mean()) - base))
+    return {"real_score_change_under_colour_edits": float(np.mean(changes)),
+            "real_score_change_under_colour_edits_max": float(np.max(changes))}
+
+
 def training_of(model: str | None) -> dict:
     """The checkpoint (or shipped weights file) being measured: its step and training time."""
     from importlib import resources  # noqa: PLC0415
@@ -183,6 +220,7 @@ def main() -> int:
     for name in fake_sets:
         metrics[f"mean_probability_{name}"] = float(np.mean(video(name))) if video(name) else float("nan")
     metrics["detect_ms_per_frame"] = 1000.0 * seconds / max(frames, 1)
+    metrics.update(look_sensitivity(sets["real"], args.model))
     ck = training_of(args.model)
     metrics["training_steps"] = int(ck["step"])
     metrics["training_minutes"] = round(float(ck.get("elapsed_s", 0.0)) / 60, 1)
@@ -201,7 +239,9 @@ def main() -> int:
              "per video, spread evenly; a video's score is the mean of its frames' scores. AUC with few videos per "
              "set is coarse (one video moves it by 1/(reals x fakes)). control_watermarked_real: real clips that "
              "only passed through synthvid's writer; an AUC near 0.5 there means the detector does not key on the "
-             "watermark or re-encoding. crf28: every real and fake video's first 10 s re-encoded with H.264 CRF 28.")
+             "watermark or re-encoding. crf28: every real and fake video's first 10 s re-encoded with H.264 CRF 28. "
+             "real_score_change_under_colour_edits: mean (and largest) change of a real video's score, over 16 face "
+             f"crops, when the crops' colour or exposure is edited globally ({', '.join(EDITS)}).")
     cmd = "python bench/detect.py" + (f" --model {args.model}" if args.model else "") + (
         f" --job {args.job}" if args.job != "detect" else "")
     path = write_results(args.job, cmd, metrics, goals, sections, intro=intro)
