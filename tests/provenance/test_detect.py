@@ -12,7 +12,7 @@ import torch
 from synthvid.cli import main
 from synthvid.errors import InputError
 from synthvid.models.detector import DetectorConfig, FakeDetector, log_spectrum, radial_bins
-from synthvid.provenance.self_blend import boundary_map, degrade, restyle, self_blend
+from synthvid.provenance.self_blend import add_glasses, boundary_map, degrade, restyle, self_blend
 
 TINY = DetectorConfig(resolution=64, base=8, spectrum_bins=16)
 
@@ -41,6 +41,22 @@ def test_self_blend_changes_only_the_masked_region(astronaut_face) -> None:
     assert np.abs(out[inside].astype(float) - face[inside]).mean() > 1.0
     again, m2 = self_blend(face, pts, np.random.default_rng(0))
     assert np.array_equal(out, again) and np.array_equal(m, m2)  # seeded
+
+
+def test_glasses_are_drawn_across_the_eyes_only(astronaut_face) -> None:
+    face, pts = astronaut_face.crop, astronaut_face.points
+    for seed in range(5):
+        out = add_glasses(face, pts, np.random.default_rng(seed))
+        assert out.shape == face.shape and out.dtype == np.uint8
+        changed = np.abs(out.astype(int) - face).max(2) > 8
+        ys, xs = np.nonzero(changed)
+        assert len(ys) > 100  # rims, bridge and temples are drawn
+        eyes = pts[[33, 133, 263, 362], 1]
+        d = np.linalg.norm(pts[263, :2] - pts[33, :2])
+        # nothing above the brows or below the nose tip moves: the frame and the lenses stay around the eyes
+        assert ys.min() > eyes.min() - 0.6 * d and ys.max() < pts[1, 1] + 0.1 * d
+        assert not changed[int(pts[152, 1]) - 3:].any()  # chin and below untouched
+        assert np.array_equal(out, add_glasses(face, pts, np.random.default_rng(seed)))  # seeded
 
 
 def test_self_blend_rejects_bad_input(astronaut_face) -> None:

@@ -5,8 +5,9 @@
    again).
 2. :class:`DetectorTask` draws half a batch of real crops and pairs each with a fake: its own self-blended version
    (:mod:`synthvid.provenance.self_blend`; the pair differs only by the blend, so the network must learn the blend's
-   traces, not who is in the picture) or, with probability ``synthvid_share``, a crop from a synthvid output. All
-   crops get the same random jitter and degradation. Losses: binary cross-entropy on the real/fake logit, and on
+   traces, not who is in the picture) or, with probability ``synthvid_share``, a crop from a synthvid output. Some
+   real crops first get drawn glasses (their fakes then wear them too). All crops get the same random jitter,
+   change of look and degradation. Losses: binary cross-entropy on the real/fake logit, and on
    the blend-boundary map (self-blended fakes: ``4 m (1 - m)``; real: zero; synthvid outputs: not supervised, the
    blend mask is unknown).
 3. The shared resumable loop (:func:`synthvid.train.loop.train`) runs it; :func:`export_detector` writes the small
@@ -34,7 +35,7 @@ from synthvid.io.image import IMAGE_SUFFIXES, read_image
 from synthvid.models.detector import ARCH, DetectorConfig, FakeDetector
 from synthvid.progress import progress
 from synthvid.provenance.detect import face_crops
-from synthvid.provenance.self_blend import boundary_map, degrade, self_blend
+from synthvid.provenance.self_blend import add_glasses, boundary_map, degrade, self_blend
 from synthvid.train import distributed as D
 from synthvid.train.checkpoint import load_checkpoint, save_checkpoint
 from synthvid.train.data import to_tensor
@@ -52,6 +53,7 @@ class DetectorTrainConfig(Config):
     weight_decay: float = option(1e-4, "AdamW weight decay")
     map_weight: float = option(1.0, "weight of the blend-boundary map loss")
     synthvid_share: float = option(0.25, "share of fakes drawn from synthvid outputs (when given)")
+    glasses: float = option(0.2, "share of real crops given drawn glasses (their self-blended fakes too)")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -59,6 +61,8 @@ class DetectorTrainConfig(Config):
             raise InputError(f"batch_size must be an even number >= 2, got {self.batch_size}")
         if not 0.0 <= self.synthvid_share <= 1.0:
             raise InputError(f"synthvid_share must lie in [0, 1], got {self.synthvid_share}")
+        if not 0.0 <= self.glasses <= 1.0:
+            raise InputError(f"glasses must lie in [0, 1], got {self.glasses}")
 
 
 @dataclasses.dataclass
@@ -196,6 +200,8 @@ class DetectorTask:
         crops, labels, maps, weights = [], [], [], []
         for i in rng.integers(0, len(self.real), n):
             face = self.real.crops[i]
+            if rng.random() < self.cfg.glasses:  # glasses are no blend: the real crop and its own fake wear them
+                face = add_glasses(face, self.real.points[i], rng)
             if self.fake is not None and rng.random() < self.cfg.synthvid_share:
                 fake, m, w = self.fake.crops[rng.integers(len(self.fake))], np.zeros((r, r), np.float32), 0.0
             else:

@@ -104,6 +104,64 @@ def self_blend(face: np.ndarray, points: np.ndarray, rng: np.random.Generator) -
     return np.clip(out + 0.5, 0, 255).astype(np.uint8), m.astype(np.float32)
 
 
+def add_glasses(face: np.ndarray, points: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Draw a random pair of glasses on a face crop: two rims around the eyes, a bridge, temples towards the ears,
+    sometimes tinted lenses and a reflection.
+
+    Applied to a real crop before its self-blended fake is made (so both carry them), it teaches the detector that
+    the sharp, dark edges of glasses across the face are not a blending boundary: few of the training people wear
+    glasses, and a detector trained without this took a held-out real clip of a woman in glasses for a fake
+    (0.47-0.83 where the other real clips scored 0.04-0.21)."""
+    _check(face, points)
+    size = face.shape[0]
+    x = face.astype(np.float32)
+    centres = [points[list(L.RIGHT_EYE), :2].mean(0), points[list(L.LEFT_EYE), :2].mean(0)]
+    d = float(np.linalg.norm(centres[1] - centres[0]))
+    angle = float(np.degrees(np.arctan2(*(centres[1] - centres[0])[::-1])))
+    a = d * rng.uniform(0.36, 0.48)
+    b = a * rng.uniform(0.55, 0.9)
+    drop = d * rng.uniform(-0.02, 0.12)  # lenses sit at or a little below the eyes
+    normal = np.array([-np.sin(np.radians(angle)), np.cos(np.radians(angle))], np.float32)
+    along = np.array([np.cos(np.radians(angle)), np.sin(np.radians(angle))], np.float32)
+    centres = [c + drop * normal for c in centres]
+    thick = max(1, int(round(d * rng.uniform(0.015, 0.07))))
+    colour = (np.full(3, rng.uniform(10, 70)) if rng.random() < 0.6 else rng.uniform(20, 220, 3)).astype(np.float32)
+    rim = np.zeros((size, size), np.uint8)
+    lens = np.zeros((size, size), np.uint8)
+    sub = 4  # sub-pixel drawing (shift=2)
+
+    def pt(v: np.ndarray) -> tuple[int, int]:
+        return int(round(v[0] * sub)), int(round(v[1] * sub))
+
+    axes = (int(round(a * sub)), int(round(b * sub)))
+    for c in centres:
+        cv2.ellipse(rim, pt(c), axes, angle, 0, 360, 255, thick, cv2.LINE_AA, shift=2)
+        cv2.ellipse(lens, pt(c), axes, angle, 0, 360, 255, -1, cv2.LINE_AA, shift=2)
+    inner = [centres[0] + a * along, centres[1] - a * along]
+    cv2.line(rim, pt(inner[0] - 0.1 * b * normal), pt(inner[1] - 0.1 * b * normal), 255, thick, cv2.LINE_AA, shift=2)
+    for c, side, ear in ((centres[0], -1.0, 234), (centres[1], 1.0, 454)):  # temples towards the face's edges
+        start = c + side * a * along
+        end = points[ear, :2] - 0.05 * d * normal
+        cv2.line(rim, pt(start), pt(end), 255, max(1, thick - 1), cv2.LINE_AA, shift=2)
+    lens_w = lens.astype(np.float32)[..., None] / 255.0
+    if rng.random() < 0.35:  # tinted lenses
+        x = x * (1 - lens_w) + x * rng.uniform(0.7, 1.0, 3).astype(np.float32) * lens_w
+    if rng.random() < 0.3:  # a soft reflection on one lens
+        glare = np.zeros((size, size), np.float32)
+        c = centres[int(rng.integers(2))] + rng.uniform(-0.4, 0.4, 2).astype(np.float32) * a
+        cv2.ellipse(glare, (int(c[0]), int(c[1])), (max(1, int(a * 0.5)), max(1, int(b * 0.25))),
+                    angle + rng.uniform(-40, 40), 0, 360, 1.0, -1)
+        glare = cv2.GaussianBlur(glare, (0, 0), max(0.5, a * 0.15)) * (lens_w[..., 0] * rng.uniform(0.15, 0.4))
+        x = x * (1 - glare[..., None]) + 255.0 * glare[..., None]
+    w = rim.astype(np.float32)[..., None] / 255.0
+    ramp = np.linspace(-1.0, 1.0, size, dtype=np.float32)
+    tilt = rng.uniform(-0.25, 0.25, 2).astype(np.float32)
+    shine = 1.0 + tilt[0] * ramp[None, :] + tilt[1] * ramp[:, None]  # light falls unevenly along the frame
+    shade = colour * shine[..., None]
+    x = x * (1 - w) + shade * w
+    return np.clip(x + 0.5, 0, 255).astype(np.uint8)
+
+
 def boundary_map(m: np.ndarray, side: int) -> np.ndarray:
     """Face X-ray target: ``4 m (1 - m)`` of the blend mask, area-averaged to side x side, float32 in [0, 1].
 
