@@ -33,6 +33,7 @@ from synthvid.io.files import atomic_path  # noqa: E402
 from synthvid.io.output import Stamp, VideoOutput  # noqa: E402
 from synthvid.io.video import VideoReader, VideoWriter, probe_video  # noqa: E402
 from synthvid.provenance.detect import detect_file  # noqa: E402
+from synthvid.provenance.self_blend import LOOK_EDITS, edit_look  # noqa: E402
 
 MEDIA = ROOT.parent / "shared" / "media"
 WORK = ROOT / "bench" / "work"
@@ -116,19 +117,9 @@ def reencoded(paths: list[Path], out: Path, crf: int = 28) -> list[Path]:
     return made
 
 
-EDITS = {
-    "saturation_0.6": lambda x: x.mean(-1, keepdims=True) + (x - x.mean(-1, keepdims=True)) * 0.6,
-    "saturation_1.4": lambda x: x.mean(-1, keepdims=True) + (x - x.mean(-1, keepdims=True)) * 1.4,
-    "gamma_0.7": lambda x: 255.0 * (x / 255.0) ** 0.7,
-    "gamma_1.4": lambda x: 255.0 * (x / 255.0) ** 1.4,
-    "warmer": lambda x: x + np.array([15.0, 0.0, -15.0], np.float32),
-    "cooler": lambda x: x + np.array([-15.0, 0.0, 15.0], np.float32),
-}
-
-
 def look_sensitivity(reals: list[Path], model: str | None, frames: int = 16) -> dict[str, float]:
     """Mean and largest change of a real video's score (mean over ``frames`` face crops) under each global edit of
-    the crops' colour or exposure (:data:`EDITS`); a real clip stays real whatever its colour grading."""
+    the crops' colour or exposure (``self_blend.LOOK_EDITS``); a real clip stays real whatever its colour grading."""
     from synthvid.face.detect import FaceDetector  # noqa: PLC0415
     from synthvid.provenance.detect import face_crops, load_detector, score_crops  # noqa: PLC0415
 
@@ -144,9 +135,8 @@ def look_sensitivity(reals: list[Path], model: str | None, frames: int = 16) -> 
         if not crops:
             continue
         base = float(score_crops(net, crops)[0].mean())
-        for edit in EDITS.values():
-            edited = [np.clip(edit(c.astype(np.float32)) + 0.5, 0, 255).astype(np.uint8) for c in crops]
-            changes.append(abs(float(score_crops(net, edited)[0].mean()) - base))
+        for name in LOOK_EDITS:
+            changes.append(abs(float(score_crops(net, [edit_look(c, name) for c in crops])[0].mean()) - base))
     return {"real_score_change_under_colour_edits": float(np.mean(changes)),
             "real_score_change_under_colour_edits_max": float(np.max(changes))}
 
@@ -241,7 +231,7 @@ def main() -> int:
              "only passed through synthvid's writer; an AUC near 0.5 there means the detector does not key on the "
              "watermark or re-encoding. crf28: every real and fake video's first 10 s re-encoded with H.264 CRF 28. "
              "real_score_change_under_colour_edits: mean (and largest) change of a real video's score, over 16 face "
-             f"crops, when the crops' colour or exposure is edited globally ({', '.join(EDITS)}).")
+             f"crops, when the crops' colour or exposure is edited globally ({', '.join(LOOK_EDITS)}).")
     cmd = "python bench/detect.py" + (f" --model {args.model}" if args.model else "") + (
         f" --job {args.job}" if args.job != "detect" else "")
     path = write_results(args.job, cmd, metrics, goals, sections, intro=intro)

@@ -64,15 +64,14 @@ def alter_copy(face: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     x = face.astype(np.float32)
     x = x * rng.uniform(0.9, 1.1) + rng.uniform(-12, 12)  # contrast, brightness
     x = x + rng.uniform(-14, 14, 3)  # per-channel shift: a colour mismatch
-    if rng.random() < 0.3:  # saturation
-        grey = x.mean(2, keepdims=True)
-        x = grey + (x - grey) * rng.uniform(0.8, 1.2)
+    if rng.random() < 0.3:
+        x = saturate(x, rng.uniform(0.8, 1.2))
     x = np.clip(x, 0, 255)
     kind = rng.integers(3)
     if kind == 0:
         x = cv2.GaussianBlur(x, (0, 0), rng.uniform(0.5, 1.5))
     elif kind == 1:
-        x = np.clip(x + rng.uniform(0.3, 1.0) * (x - cv2.GaussianBlur(x, (0, 0), 1.0)), 0, 255)
+        x = np.clip(sharpen(x, rng.uniform(0.3, 1.0)), 0, 255)
     else:
         s = rng.uniform(0.4, 0.8)
         small = cv2.resize(x, (max(8, int(size * s)),) * 2, interpolation=cv2.INTER_AREA)
@@ -117,12 +116,12 @@ def add_glasses(face: np.ndarray, points: np.ndarray, rng: np.random.Generator) 
     x = face.astype(np.float32)
     centres = [points[list(L.RIGHT_EYE), :2].mean(0), points[list(L.LEFT_EYE), :2].mean(0)]
     d = float(np.linalg.norm(centres[1] - centres[0]))
-    angle = float(np.degrees(np.arctan2(*(centres[1] - centres[0])[::-1])))
+    along = ((centres[1] - centres[0]) / max(d, 1e-6)).astype(np.float32)  # unit vector along the eye line
+    normal = np.array([-along[1], along[0]], np.float32)  # pointing down the face
+    angle = float(np.degrees(np.arctan2(along[1], along[0])))
     a = d * rng.uniform(0.36, 0.48)
     b = a * rng.uniform(0.55, 0.9)
     drop = d * rng.uniform(-0.02, 0.12)  # lenses sit at or a little below the eyes
-    normal = np.array([-np.sin(np.radians(angle)), np.cos(np.radians(angle))], np.float32)
-    along = np.array([np.cos(np.radians(angle)), np.sin(np.radians(angle))], np.float32)
     centres = [c + drop * normal for c in centres]
     thick = max(1, int(round(d * rng.uniform(0.015, 0.07))))
     colour = (np.full(3, rng.uniform(10, 70)) if rng.random() < 0.6 else rng.uniform(20, 220, 3)).astype(np.float32)
@@ -175,6 +174,33 @@ def boundary_map(m: np.ndarray, side: int) -> np.ndarray:
     return np.clip(cv2.resize(b.astype(np.float32), (side, side), interpolation=cv2.INTER_AREA), 0.0, 1.0)
 
 
+def saturate(x: np.ndarray, factor: float) -> np.ndarray:
+    """Colour saturation of float RGB pixels scaled by ``factor`` around each pixel's grey."""
+    grey = x.mean(2, keepdims=True)
+    return grey + (x - grey) * factor
+
+
+def sharpen(x: np.ndarray, amount: float) -> np.ndarray:
+    """Unsharp masking of a float image (1-px Gaussian)."""
+    return x + amount * (x - cv2.GaussianBlur(x, (0, 0), 1.0))
+
+
+# Fixed global edits of a crop's look, for measuring how much a detector's score depends on it (float RGB -> float)
+LOOK_EDITS = {
+    "saturation_0.6": lambda x: saturate(x, 0.6),
+    "saturation_1.4": lambda x: saturate(x, 1.4),
+    "gamma_0.7": lambda x: 255.0 * (x / 255.0) ** 0.7,
+    "gamma_1.4": lambda x: 255.0 * (x / 255.0) ** 1.4,
+    "warmer": lambda x: x + np.array([15.0, 0.0, -15.0], np.float32),
+    "cooler": lambda x: x + np.array([-15.0, 0.0, 15.0], np.float32),
+}
+
+
+def edit_look(face: np.ndarray, name: str) -> np.ndarray:
+    """``face`` (uint8 RGB) with the global edit :data:`LOOK_EDITS` ``[name]``, as uint8."""
+    return np.clip(LOOK_EDITS[name](face.astype(np.float32)) + 0.5, 0, 255).astype(np.uint8)
+
+
 def restyle(face: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A global change of the whole crop's look, as cameras, lighting and colour grading differ between recordings:
     exposure, contrast, gamma, saturation, white balance, and softness or sharpening. Applied alike to real and fake
@@ -185,14 +211,13 @@ def restyle(face: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     if rng.random() < 0.8:
         x = x * rng.uniform(0.75, 1.3) + rng.uniform(-25, 25)  # contrast, exposure
         x = 255.0 * (np.clip(x, 0, 255) / 255.0) ** rng.uniform(0.7, 1.45)  # gamma
-        grey = x.mean(2, keepdims=True)
-        x = grey + (x - grey) * rng.uniform(0.5, 1.5)  # saturation
+        x = saturate(x, rng.uniform(0.5, 1.5))
         x = x * rng.uniform(0.85, 1.15, 3)  # white balance
     kind = rng.random()
     if kind < 0.2:
         x = cv2.GaussianBlur(x, (0, 0), rng.uniform(0.4, 1.2))
     elif kind < 0.35:
-        x = x + rng.uniform(0.2, 0.8) * (x - cv2.GaussianBlur(x, (0, 0), 1.0))
+        x = sharpen(x, rng.uniform(0.2, 0.8))
     return np.clip(x + 0.5, 0, 255).astype(np.uint8)
 
 
