@@ -10,7 +10,7 @@ from synthvid.errors import InputError
 from synthvid.face import landmarks as L
 from synthvid.face.align import align_face, alignment_matrix, rescale_crop_matrix, template_points, warp_face
 from synthvid.face.canonical import canonical_face
-from synthvid.face.detect import DetectedFace, FaceDetector, box_of, detect_faces
+from synthvid.face.detect import DetectedFace, FaceDetector, box_of, detect_faces, has_detail
 from synthvid.face.geometry import transform_points
 from synthvid.composite.blend import feather_mask
 from synthvid.face.masks import component_masks, face_hull_mask, loss_weights
@@ -41,6 +41,20 @@ def test_no_face_in_a_blank_image_and_bad_input():
         detect_faces(np.zeros((64, 64, 3), np.float32))
     with pytest.raises(InputError):
         FaceDetector(max_faces=0)
+
+
+def test_a_tracked_face_is_not_carried_into_flat_frames(portraits, astronaut_face):
+    image = portraits["astronaut"]
+    assert has_detail(image, astronaut_face)
+    dark = (image.astype(np.float32) * 0.12).astype(np.uint8)  # a face in near darkness still has detail
+    assert has_detail(dark, astronaut_face)
+    flat = np.full_like(image, 40) + np.random.default_rng(0).integers(0, 5, image.shape, dtype=np.uint8)
+    assert not has_detail(flat, astronaut_face)
+    assert not has_detail(image, DetectedFace(astronaut_face.landmarks, (600.0, 600.0, 700.0, 700.0)))  # off-frame
+    with FaceDetector(video=True) as det:  # tracking mode: the face is followed, then the picture cuts to flat grey
+        assert len(det.detect(image)) == 1 and len(det.detect(image)) == 1
+        assert det.detect(flat) == [] and det.detect(flat) == []
+        assert len(det.detect(image)) == 1
 
 
 def test_several_faces_largest_first(portraits):

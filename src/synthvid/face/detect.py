@@ -102,6 +102,26 @@ def box_of(points: np.ndarray) -> tuple[float, float, float, float]:
     return (float(points[:, 0].min()), float(points[:, 1].min()), float(points[:, 0].max()), float(points[:, 1].max()))
 
 
+MIN_FACE_DETAIL = 2.5  # grey levels: a "face" whose box has less luma spread than this is no face
+
+
+def has_detail(frame: Frame, face: DetectedFace) -> bool:
+    """Whether the picture inside a face's box has any detail at all. In tracking mode the mesh follows a face from
+    its previous landmarks and can keep "finding" it in a frame where there is none (a cut to black or to a flat
+    title card: a test saw it carry a face into three flat grey frames). Eyes, brows and mouth give any real face,
+    even a dark one, a luma spread of several grey levels; a flat frame with sensor noise has about one."""
+    h, w = frame.shape[:2]
+    x0, y0, x1, y1 = face.box
+    x0, y0 = max(int(x0), 0), max(int(y0), 0)
+    x1, y1 = min(int(np.ceil(x1)), w), min(int(np.ceil(y1)), h)
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return False
+    step = max(1, max(x1 - x0, y1 - y0) // 64)  # ~64 x 64 samples are plenty
+    patch = frame[y0:y1:step, x0:x1:step].astype(np.float32)
+    luma = patch[..., 0] * 0.299 + patch[..., 1] * 0.587 + patch[..., 2] * 0.114 if patch.ndim == 3 else patch
+    return float(luma.std()) >= MIN_FACE_DETAIL
+
+
 def _to_pixels(face_landmarks: Any, width: int, height: int) -> Landmarks:
     pts = np.array([(p.x, p.y, p.z) for p in face_landmarks.landmark], dtype=np.float32)
     pts[:, 0] *= width
@@ -178,10 +198,11 @@ class FaceDetector:
         result = self._process(self._mesh, work)
         # Landmarks are normalised to the image, so they map back to full-size pixels whatever the working size.
         faces = [self._face(_to_pixels(lm, w, h)) for lm in (result.multi_face_landmarks or [])]
+        faces = [f for f in faces if has_detail(frame, f)]
         # The mesh's own detector is short-range: it misses small faces and, among several people, the
         # smaller ones. The full-range detector fills in faces the mesh did not find.
         if self.small_faces and len(faces) < self.max_faces:
-            faces += self._detect_more(frame, faces, tiled)
+            faces += [f for f in self._detect_more(frame, faces, tiled) if has_detail(frame, f)]
         faces.sort(key=lambda f: -f.size)
         faces = faces[: self.max_faces]
         self._last_size = faces[-1].size if faces else 0.0
