@@ -105,10 +105,10 @@ def check_watermark(path: str | os.PathLike, keys: list[str] | None = None, max_
     acc, why = _accumulate(check_input_file(path, "input"), max_frames)
     if acc.n == 0:
         return {"marked": False, "error": why, "frames": 0, "p_value": 1.0}
-    residual = acc.mean()
+    residual, coarse = acc.mean(), acc.coarse()
     best: dict[str, Any] | None = None
     for key in keys or [wm.DEFAULT_KEY]:
-        d = wm.detect_residual(residual, key, frames=acc.n).as_dict()
+        d = wm.detect_residual(residual, key, frames=acc.n, coarse=coarse).as_dict()
         d["key"] = "default" if key == wm.DEFAULT_KEY else "given"
         if best is None or (d["marked"], -d["p_value"]) > (best["marked"], -best["p_value"]):
             best = d
@@ -141,7 +141,9 @@ def existing_payload(path: str | os.PathLike, key: str | None = None, max_frames
         if acc.n == 0 or acc.sum is None or acc.sum.size > PROBE_MAX_PIXELS:
             return None
         # upright only: a mirrored mark cannot clash with the new one, and the probe stays quick
-        d = wm.detect_residual(acc.mean(), key, frames=acc.n, scales=(0.97, 1.03), mirrored=False)
+        e = wm.embed_scale(*acc.sum.shape)  # the scale a new mark on these frames would have
+        d = wm.detect_residual(acc.mean(), key, frames=acc.n, scales=(0.97 * e, 1.03 * e), mirrored=False,
+                               coarse=acc.coarse())
     except Exception:  # noqa: BLE001 - a best-effort probe of a possibly hostile file; the job reads it properly
         return None
     # only synthvid's own payloads are carried on: a crafted input must not choose what our outputs say

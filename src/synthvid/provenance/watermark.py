@@ -10,6 +10,11 @@ Design (all numbers are in *tile pixels*: the pattern is defined on a 128 x 128 
   (measured on a 256² talking head: at twice the wavelength the carriers' signal-to-noise ratio falls from 4.6 to
   1.1 before any attack) and did no better after halving the size and CRF 28, which is why the detector averages
   and small frames get informed embedding.
+* Tile size: 128 px on frames under 400 x 400 pixels, 256 px on larger ones (:func:`embed_scale`), so that a copy
+  halved on the way to social media still has its carriers at 8-11 px wavelengths (at 4-5.5 px H.264 at CRF 28
+  wipes them out). The whitening keeps waves of up to ~9 px, so a mark seen at more than 1.41x the 128-px tile is
+  read on the frames whitened at half size (:func:`_view`, :meth:`Accumulator.coarse`): the view the same mark
+  has after halving, and the one informed embedding cancels the picture in.
 * Payload: 64 bits (a tag byte, the version, a 48-bit content id) + CRC-16, protected by a rate-1/2 convolutional
   code (K=7, soft Viterbi decoding), spread over the data carriers.
 * Redundancy: the same tile repeats over every position of every frame. The detector whitens each frame's luma
@@ -65,8 +70,9 @@ STRENGTH = 2.2  # target rms of the luma change, grey levels (PSNR ~ 41 dB)
 DEFAULT_KEY = "synthvid-public-watermark-v1"  # anyone with synthvid can check media made with the default key
 FALSE_POSITIVE_RATE = 1e-6  # p-value threshold of the "marked" decision
 TAG = 0x53  # 'S': first payload byte of synthvid marks
-SCALES = (0.4, 1.6)  # range of scales (received size / embedded size) the detector searches
-INFORMED_MAX_PIXELS = 400 * 400  # frames up to this size get informed embedding (it costs ~3 ms at 256²)
+SCALES = (0.4, 3.2)  # range of scales (received size / embedded size) the detector searches
+LARGE_TILE_FROM = 400 * 400  # frames of at least this many pixels get a 256-px tile (see :func:`embed_scale`)
+INFORMED_MAX_PIXELS = 600 * 600  # frames up to this size get informed embedding (it costs ~3 ms at 256²)
 INFORMED_ENERGY = 1.1  # informed embedding may raise the mark's rms by at most this factor (PSNR stays >= 40 dB)
 DECODE_CANDIDATES = 3  # pilot positions (best of each of the three best coarse scales) at which the payload is read
 # When the pilot is strong but no candidate's payload passes its CRC, the payload is also read at the
@@ -126,18 +132,20 @@ def _layout(key: str) -> _Layout:
     return _Layout(carriers[:, 0], carriers[:, 1], carriers[:, 2], sign, N_PILOT)
 
 
-def _carrier_spectrum(layout: _Layout, values: np.ndarray) -> np.ndarray:
-    """The tile's 2-D FFT for the given per-carrier amplitudes (real pattern, unit amplitude per carrier)."""
-    spec = np.zeros((TILE, TILE), np.complex128)
-    coef = np.where(layout.part == 0, 1.0 + 0j, -1j) * values * (TILE * TILE / 2)
-    np.add.at(spec, (layout.v % TILE, layout.u % TILE), coef)  # cos and sin of one frequency share a bin
-    np.add.at(spec, ((-layout.v) % TILE, (-layout.u) % TILE), np.conj(coef))
+def _carrier_spectrum(layout: _Layout, values: np.ndarray, n: int = TILE) -> np.ndarray:
+    """The 2-D FFT of an n x n tile for the given per-carrier amplitudes (real pattern, unit amplitude per carrier;
+    the frequencies are in cycles per tile, so a larger ``n`` draws the same pattern enlarged)."""
+    spec = np.zeros((n, n), np.complex128)
+    coef = np.where(layout.part == 0, 1.0 + 0j, -1j) * values * (n * n / 2)
+    np.add.at(spec, (layout.v % n, layout.u % n), coef)  # cos and sin of one frequency share a bin
+    np.add.at(spec, ((-layout.v) % n, (-layout.u) % n), np.conj(coef))
     return spec
 
 
 def _read_carriers(layout: _Layout, spec: np.ndarray) -> np.ndarray:
-    """Per-carrier amplitudes from a tile's FFT (the inverse of :func:`_carrier_spectrum` for a pure pattern)."""
-    c = spec[layout.v % TILE, layout.u % TILE] / (TILE * TILE / 2)
+    """Per-carrier amplitudes from an n x n tile's FFT (the inverse of :func:`_carrier_spectrum` for a pure pattern)."""
+    n = spec.shape[0]
+    c = spec[layout.v % n, layout.u % n] / (n * n / 2)
     return np.where(layout.part == 0, c.real, -c.imag)
 
 
@@ -273,8 +281,8 @@ def _unpack_version(b: int) -> str:
 
 
 @lru_cache(maxsize=16)
-def _tile(key: str, payload: bytes) -> np.ndarray:
-    """The unit-rms float32 tile for one key and payload."""
+def _tile(key: str, payload: bytes, n: int = TILE) -> np.ndarray:
+    """The unit-rms float32 n x n tile for one key and payload."""
     layout = _layout(key)
     coded = _coded_bits(payload)
     if len(coded) > layout.n_data:
@@ -282,8 +290,19 @@ def _tile(key: str, payload: bytes) -> np.ndarray:
     vals = layout.sign.copy()
     data = (coded * 2.0 - 1.0)[_carrier_bits(layout.n_data, len(coded))]
     vals[layout.n_pilot:] *= data
-    tile = np.fft.ifft2(_carrier_spectrum(layout, vals)).real
+    tile = np.fft.ifft2(_carrier_spectrum(layout, vals, n)).real
     return (tile / tile.std()).astype(np.float32)
+
+
+def embed_scale(h: int, w: int) -> int:
+    """The size of the mark's tile on an h x w frame, in units of :data:`TILE` px: 2 on frames of at least
+    :data:`LARGE_TILE_FROM` pixels (and 256 px on the shorter side), else 1. A 128-px tile halved with the video puts
+    the carriers at 4-5.5 px wavelengths, which H.264 at CRF 28 wipes out: measured on 2-s excerpts of talking heads
+    at 1080p, 720p, 640 x 360, 512² and 400², the payload was lost after halving with the 128-px tile and kept with
+    the 256-px one (most clips; all at 640 x 360 and up). On smaller frames a 256-px tile has too few positions to
+    fold, and the picture's own content at those wavelengths drowns the mark: at 320² and 256² it was lost at CRF 28
+    with no resizing at all."""
+    return 2 if h * w >= LARGE_TILE_FROM and min(h, w) >= 2 * TILE else 1
 
 
 class Embedder:
@@ -291,27 +310,35 @@ class Embedder:
     small frames get informed embedding, see the module's notes)."""
 
     def __init__(self, payload: Payload, key: str | None = None, strength: float = STRENGTH,
-                 informed: bool = True, existing: bool = False) -> None:
+                 informed: bool = True, existing: bool = False, scale: int | None = None) -> None:
         self.payload = payload
         self.key = key or DEFAULT_KEY
         self.strength = float(strength)
         self.informed = informed
-        # ``existing``: the frames may already carry this very mark (an edit of a synthvid output). Informed
-        # embedding (small frames) subtracts what is there anyway; on larger frames the share of the mark already
-        # present is measured on the first frame and only the shortfall is added, so that re-marking does not
-        # double the mark (-6 dB PSNR per generation). A mark at another position or scale measures as ~0.
+        self.scale = scale  # tile size in units of TILE px; None: by frame size (:func:`embed_scale`)
+        # ``existing``: the frames may already carry this very mark (an edit of a synthvid output). The share of
+        # the mark already present is measured on the first frame and only the shortfall is added, so that
+        # re-marking does not double the mark (-6 dB PSNR per generation); with informed embedding (small frames)
+        # a frame that has most of the mark is left as it is (informed embedding would read the old mark as the
+        # picture's interference and, the whitening being compressive, over-cancel it: measured on a 256² frame,
+        # a second informed pass took the PSNR against the unmarked frame from 41 to 48 dB, i.e. removed most of
+        # the mark). A mark at another position or scale measures as ~0.
         self.existing = existing
         self._shortfall: float | None = None
-        self._tile = _tile(self.key, payload.to_bytes())
-        self._values = _read_carriers(_layout(self.key), np.fft.fft2(self._tile))  # the unit tile's carriers
+        self._values = _read_carriers(_layout(self.key), np.fft.fft2(_tile(self.key, payload.to_bytes())))
         self._size: tuple[int, int] | None = None
         self._pattern: np.ndarray | None = None
         self._response: float | None = None  # whitened carrier amplitude per unit of embedded carrier amplitude
 
+    def _scale_for(self, h: int, w: int) -> int:
+        return self.scale or embed_scale(h, w)
+
     def _pattern_for(self, h: int, w: int) -> np.ndarray:
         if self._size != (h, w):
-            reps = (-(-h // TILE), -(-w // TILE))
-            self._pattern = np.ascontiguousarray(np.tile(self._tile, reps)[:h, :w] * self.strength)
+            n = round(TILE * self._scale_for(h, w))
+            reps = (-(-h // n), -(-w // n))
+            tile = _tile(self.key, self.payload.to_bytes(), n)
+            self._pattern = np.ascontiguousarray(np.tile(tile, reps)[:h, :w] * self.strength)
             self._size = (h, w)
         assert self._pattern is not None
         return self._pattern
@@ -321,14 +348,16 @@ class Embedder:
         h, w = frame.shape[:2]
         small = texture_gain(frame)
         small *= 1.0 / max(float(np.sqrt(np.mean(small * small))), 1e-6)  # the rms change stays at ``strength``
-        informed = self.informed and h * w <= INFORMED_MAX_PIXELS and min(h, w) >= TILE // 2
-        if self.existing and not informed and self._shortfall is None:
+        n = round(TILE * self._scale_for(h, w))
+        informed = self.informed and h * w <= INFORMED_MAX_PIXELS and min(h, w) >= n // 2
+        if self.existing and self._shortfall is None:
             full_gain = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
             self._shortfall = self._measure_shortfall(frame, self._pattern_for(h, w), full_gain)
-        if self._shortfall is not None and not informed:
-            if self._shortfall <= 0.0:
-                return frame.copy()  # the mark is all there already
-            small *= self._shortfall  # on the 1/4-size gain: no extra full-size pass
+        if self._shortfall is not None:
+            if self._shortfall <= (0.5 if informed else 0.0):
+                return frame.copy()  # the mark is (nearly) all there already
+            if not informed:
+                small *= self._shortfall  # on the 1/4-size gain: no extra full-size pass
         gain = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
         pattern = self._informed_pattern(frame, gain) if informed else self._pattern_for(h, w)
         return _add_luma(frame, cv2.multiply(pattern, gain))
@@ -338,27 +367,34 @@ class Embedder:
         Read on at most 4 x 4 whole tiles near the centre (tile-aligned, so the fold keeps the origin): ~20 ms,
         once per output."""
         h, w = frame.shape[:2]
-        if min(h, w) < TILE // 2:
+        s = self._scale_for(h, w)
+        n = round(TILE * s)
+        if min(h, w) < n // 2:
             return 1.0
-        th, tw = min(4, h // TILE) * TILE or h, min(4, w // TILE) * TILE or w
-        y0, x0 = ((h - th) // 2 // TILE) * TILE, ((w - tw) // 2 // TILE) * TILE
+        th, tw = min(4, h // n) * n or h, min(4, w // n) * n or w
+        y0, x0 = ((h - th) // 2 // n) * n, ((w - tw) // 2 // n) * n
         box = (slice(y0, y0 + th), slice(x0, x0 + tw))
         frame, pattern, gain = (np.ascontiguousarray(a[box]) for a in (frame, pattern, gain))
-        layout = _layout(self.key)
-        host = _read_carriers(layout, np.fft.fft2(_fold(whiten(frame), 1.0)))
-        full = _read_carriers(layout, np.fft.fft2(_fold(whiten(_add_luma(frame, cv2.multiply(pattern, gain))), 1.0)))
+        host = self._read(frame, s)
+        full = self._read(_add_luma(frame, cv2.multiply(pattern, gain)), s)
         added = full - host  # what one full mark puts on the carriers
         share = float(host @ added) / max(float(added @ added), 1e-12)
         return float(np.clip(1.0 - share, 0.0, 1.0))
 
+    def _read(self, frame: np.ndarray, s: int) -> np.ndarray:
+        """What the detector reads on each carrier of this frame for a mark at tile scale ``s``."""
+        residual, scale = _view(frame, s)
+        return _read_carriers(_layout(self.key), np.fft.fft2(_fold(residual, scale)))
+
     def _informed_pattern(self, frame: np.ndarray, gain: np.ndarray) -> np.ndarray:
         """This frame's pattern: the mark plus minus what the picture already puts on each carrier."""
         h, w = frame.shape[:2]
+        s = self._scale_for(h, w)
         layout = _layout(self.key)
-        host = _read_carriers(layout, np.fft.fft2(_fold(whiten(frame), 1.0)))
+        host = self._read(frame, s)
         if self._response is None:  # measured once, on the first frame: how strongly a carrier comes through
             plain = _add_luma(frame, cv2.multiply(self._pattern_for(h, w), gain))
-            seen = _read_carriers(layout, np.fft.fft2(_fold(whiten(plain), 1.0))) - host
+            seen = self._read(plain, s) - host
             self._response = max(float(seen @ self._values / (self._values @ self._values)), 1e-6) / self.strength
         fix = -host / (self._response * self.strength)  # in units of the unit tile's carrier amplitudes
         v = self._values
@@ -367,8 +403,9 @@ class Embedder:
         a, b, c = fix @ fix, 2 * (v @ fix), v @ v - 2 * INFORMED_ENERGY ** 2
         f = 1.0 if a <= 0 or a + b + c <= 0 else float(np.clip((-b + math.sqrt(max(b * b - 4 * a * c, 0.0))) / (2 * a),
                                                               0.0, 1.0))
-        tile = np.fft.ifft2(_carrier_spectrum(layout, v + f * fix)).real.astype(np.float32)
-        reps = (-(-h // TILE), -(-w // TILE))
+        n = round(TILE * s)
+        tile = np.fft.ifft2(_carrier_spectrum(layout, v + f * fix, n)).real.astype(np.float32)
+        reps = (-(-h // n), -(-w // n))
         return np.ascontiguousarray(np.tile(tile, reps)[:h, :w] * self.strength)
 
 
@@ -447,26 +484,56 @@ class Detection:
         }
 
 
+_Views = tuple[np.ndarray, "np.ndarray | None"]  # a residual and (optionally) its half-size counterpart
+COARSE_FROM = math.sqrt(2.0)  # marks at scales above this are read on the half-size residual (see :func:`_view`)
+
+
+def _half(frame: np.ndarray) -> np.ndarray:
+    return cv2.resize(frame, (max(1, frame.shape[1] // 2), max(1, frame.shape[0] // 2)), interpolation=cv2.INTER_AREA)
+
+
+def _view(frame: np.ndarray, scale: float) -> tuple[np.ndarray, float]:
+    """The whitened residual a mark at ``scale`` is read on, and the scale to fold it at. :func:`whiten` keeps waves of
+    up to ~9 px wavelength (12-16 cycles per 128-px tile); a larger mark (a 256-px tile on a small frame, or a video
+    enlarged after marking) would be smoothed away with the picture, so it is read on the half-size frame, as the
+    detector sees the same mark after the video was halved."""
+    if scale <= COARSE_FROM:
+        return whiten(frame), scale
+    small = _half(frame)
+    return whiten(small), scale * small.shape[0] / frame.shape[0]
+
+
 class Accumulator:
-    """Averages whitened frames; the mark is static so it adds up while the picture changes."""
+    """Averages whitened frames, at full and at half size; the mark is static so it adds up while the picture
+    changes."""
 
     def __init__(self) -> None:
         self.sum: np.ndarray | None = None
+        self.coarse_sum: np.ndarray | None = None
         self.n = 0
 
     def add(self, frame: np.ndarray) -> None:
         r = whiten(frame)
-        if self.sum is None:
+        c = whiten(_half(frame))
+        if self.sum is None or self.coarse_sum is None:
             self.sum = np.zeros_like(r, dtype=np.float64)
+            self.coarse_sum = np.zeros_like(c, dtype=np.float64)
         if r.shape != self.sum.shape:
             raise ValueError("all frames must have the same size")
         self.sum += r
+        self.coarse_sum += c
         self.n += 1
 
     def mean(self) -> np.ndarray:
         if self.sum is None:
             raise ValueError("no frames")
         return (self.sum / self.n).astype(np.float32)
+
+    def coarse(self) -> np.ndarray:
+        """The average of the half-size frames' residuals (where marks at scales above :data:`COARSE_FROM` are read)."""
+        if self.coarse_sum is None:
+            raise ValueError("no frames")
+        return (self.coarse_sum / self.n).astype(np.float32)
 
 
 def _fold(residual: np.ndarray, scale: float) -> np.ndarray:
@@ -516,16 +583,24 @@ def _zscore(corr: np.ndarray) -> tuple[float, tuple[int, int]]:
     return (float((peak - rest.mean()) / sd) if sd > 0 else 0.0), (dy, dx)
 
 
-def _search(residual: np.ndarray, key: str, scales: Iterable[float], crop: int | None) -> list[tuple[float, float, tuple[int, int]]]:
-    res = residual
-    if crop is not None:
-        h, w = residual.shape
-        ch, cw = min(h, crop), min(w, crop)
-        y0, x0 = (h - ch) // 2, (w - cw) // 2
-        res = residual[y0:y0 + ch, x0:x0 + cw]
+def _at(views: _Views, scale: float) -> tuple[np.ndarray, float]:
+    """The residual a mark at ``scale`` is read on (full or half size, see :func:`_view`) and its fold scale."""
+    residual, coarse = views
+    if coarse is None or scale <= COARSE_FROM:
+        return residual, scale
+    return coarse, scale * coarse.shape[0] / residual.shape[0]
+
+
+def _search(views: _Views, key: str, scales: Iterable[float], crop: int | None) -> list[tuple[float, float, tuple[int, int]]]:
     out = []
     for s in scales:
-        tile = _fold(res, s)
+        res, fs = _at(views, s)
+        if crop is not None:
+            h, w = res.shape
+            ch, cw = min(h, crop), min(w, crop)
+            y0, x0 = (h - ch) // 2, (w - cw) // 2
+            res = res[y0:y0 + ch, x0:x0 + cw]
+        tile = _fold(res, fs)
         z, shift = _zscore(_pilot_scores(_flatten(np.fft.fft2(tile)), key))
         out.append((z, float(s), shift))
     return out
@@ -537,17 +612,22 @@ def _p_value(z: float, n_tests: int) -> float:
 
 
 def detect_residual(residual: np.ndarray, key: str | None = None, frames: int = 1,
-                    scales: tuple[float, float] = SCALES, mirrored: bool = True) -> Detection:
+                    scales: tuple[float, float] = SCALES, mirrored: bool = True,
+                    coarse: np.ndarray | None = None) -> Detection:
     """Search scale (within ``scales``) and position of the mark in an averaged whitened residual, then read the
-    payload. With ``mirrored`` the left-right mirror image is searched too (a flipped video, a common edit on the
-    way to social media and a cheap way to dodge a mark), and the p-value counts both searches."""
+    payload. ``coarse``: the average residual of the same frames at half size (:meth:`Accumulator.coarse`), where
+    scales above :data:`COARSE_FROM` are read; without it every scale is read on ``residual``. With ``mirrored`` the
+    left-right mirror image is searched too (a flipped video, a common edit on the way to social media and a cheap
+    way to dodge a mark), and the p-value counts both searches."""
     key = key or DEFAULT_KEY
+    views = (residual, coarse)
     if not mirrored:
-        return _detect_oriented(residual, key, frames, scales, 1)
-    found = _detect_oriented(residual, key, frames, scales, 2)
+        return _detect_oriented(views, key, frames, scales, 1)
+    found = _detect_oriented(views, key, frames, scales, 2)
     if found.marked:  # (the mirror would have been searched too: the p-value already counts it)
         return found
-    flipped = _detect_oriented(np.ascontiguousarray(residual[:, ::-1]), key, frames, scales, 2)
+    flip = tuple(None if v is None else np.ascontiguousarray(v[:, ::-1]) for v in views)
+    flipped = _detect_oriented((flip[0], flip[1]), key, frames, scales, 2)
     if (flipped.marked, -flipped.p_value) <= (found.marked, -found.p_value):
         return found
     # a mirror image's reading is reported, and called mirrored, only when something was found there
@@ -555,12 +635,12 @@ def detect_residual(residual: np.ndarray, key: str | None = None, frames: int = 
     return flipped
 
 
-def _detect_oriented(residual: np.ndarray, key: str, frames: int, scales: tuple[float, float],
+def _detect_oriented(views: _Views, key: str, frames: int, scales: tuple[float, float],
                      orientations: int) -> Detection:
     """:func:`detect_residual` in one orientation; the p-value is multiplied by ``orientations`` (Bonferroni over
     the searches made)."""
     lo, hi = scales
-    h, w = residual.shape
+    h, w = views[0].shape
     # a scale at which the frame would be smaller than half a tile cannot be read
     hi = min(hi, 2.0 * min(h, w) / TILE)
     if hi < lo:  # too small to hold even half a tile at the smallest scale searched
@@ -568,17 +648,17 @@ def _detect_oriented(residual: np.ndarray, key: str, frames: int, scales: tuple[
                          frames=frames, bit_margin=0.0)
     coarse = np.exp(np.arange(math.log(lo), math.log(hi) + 1e-9, 0.01))
     tested = len(coarse)
-    found = _search(residual, key, coarse, crop=256)
+    found = _search(views, key, coarse, crop=256)
     found.sort(key=lambda t: -t[0])
     candidates = []  # the best refined position near each of the three best coarse scales
     for _, s0, _ in found[:DECODE_CANDIDATES]:  # (the coarse search saw a centre crop: its shifts differ)
         fine = s0 * np.exp(np.arange(-0.006, 0.0061, 0.0015))
         tested += len(fine)
-        candidates.append(max(_search(residual, key, fine, crop=None), key=lambda t: t[0]))  # full frame
+        candidates.append(max(_search(views, key, fine, crop=None), key=lambda t: t[0]))  # full frame
     candidates.sort(key=lambda t: -t[0])
     result = None
     for z, scale, shift in candidates:
-        bits, crc_ok, margin = _decode_at(residual, key, scale, shift)
+        bits, crc_ok, margin = _decode_at(views, key, scale, shift)
         p = _p_value(z, tested * TILE * TILE)
         if crc_ok:
             # On an unmarked picture the data carriers are noise, independent of the pilot's, and a decode passes
@@ -592,7 +672,7 @@ def _detect_oriented(residual: np.ndarray, key: str, frames: int, scales: tuple[
     assert result is not None
     if not result[4] and result[3] < NEIGHBOUR_GATE:  # a mark is likely there, its payload did not read: look nearby
         z, scale, shift = candidates[0]
-        near = _decode_near(residual, key, scale, shift)
+        near = _decode_near(views, key, scale, shift)
         if near is not None:
             scale, shift, bits, margin = near
             # a tagged CRC pass among the neighbouring reads of an unmarked picture has probability at most
@@ -612,7 +692,7 @@ def _has_tag(bits: np.ndarray) -> bool:
     return int(np.packbits(bits[:8].astype(np.uint8))[0]) == TAG
 
 
-def _decode_near(residual: np.ndarray, key: str, scale: float, shift: tuple[int, int]
+def _decode_near(views: _Views, key: str, scale: float, shift: tuple[int, int]
                  ) -> tuple[float, tuple[int, int], np.ndarray, float] | None:
     """Read the payload at the :data:`NEIGHBOUR_READS` positions around (``scale``, ``shift``): the 8 neighbouring
     pixel shifts at this scale and all 9 at one fine scale step either side. The first read that passes its CRC and
@@ -623,16 +703,16 @@ def _decode_near(residual: np.ndarray, key: str, scale: float, shift: tuple[int,
                 if s == scale and dy == 0 and dx == 0:
                     continue  # already read
                 at = ((shift[0] + dy) % TILE, (shift[1] + dx) % TILE)
-                bits, crc_ok, margin = _decode_at(residual, key, s, at)
+                bits, crc_ok, margin = _decode_at(views, key, s, at)
                 if crc_ok and _has_tag(bits):
                     return s, at, bits, margin
     return None
 
 
-def _decode_at(residual: np.ndarray, key: str, scale: float, shift: tuple[int, int]) -> tuple[np.ndarray, bool, float]:
+def _decode_at(views: _Views, key: str, scale: float, shift: tuple[int, int]) -> tuple[np.ndarray, bool, float]:
     """Soft-read and Viterbi-decode the payload at one scale and tile origin: (80 bits, CRC ok, bit margin)."""
     dy, dx = shift
-    spec = _flatten(np.fft.fft2(_fold(residual, scale)))
+    spec = _flatten(np.fft.fft2(_fold(*_at(views, scale))))
     # undo the cyclic shift of the tile origin (found to the pixel)
     k = np.fft.fftfreq(TILE) * TILE
     phase = np.exp(2j * np.pi * (k[None, :] * dx + k[:, None] * dy) / TILE)
@@ -657,7 +737,7 @@ def detect_frames(frames: Iterable[np.ndarray], key: str | None = None, max_fram
         acc.add(f)
     if acc.n == 0:
         raise ValueError("no frames to look at")
-    return detect_residual(acc.mean(), key, frames=acc.n)
+    return detect_residual(acc.mean(), key, frames=acc.n, coarse=acc.coarse())
 
 
 def psnr_of_mark(frame: np.ndarray, marked: np.ndarray) -> float:
