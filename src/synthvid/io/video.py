@@ -89,8 +89,11 @@ def _upright_from(frame: Any) -> _Upright:
     rotation = _snap_rotation(getattr(frame, "rotation", 0))
     matrix = None
     try:
-        for sd in frame.side_data:
-            if sd.type.name == "DISPLAYMATRIX" and sd.buffer_size >= 36:
+        container = frame.side_data
+        for item in container:
+            # PyAV up to 18.1.0 iterates side-data entries; 18.1.1 iterates their types, like a mapping's keys
+            sd = item if hasattr(item, "type") else container[item]
+            if getattr(getattr(sd, "type", None), "name", None) == "DISPLAYMATRIX" and sd.buffer_size >= 36:
                 matrix = np.frombuffer(bytes(sd)[:36], dtype=np.int32)  # native byte order, as FFmpeg stores it
                 break
     except (AttributeError, TypeError, ValueError, KeyError):
