@@ -74,8 +74,9 @@ SCALES = (0.4, 3.2)  # range of scales (received size / embedded size) the detec
 LARGE_TILE_FROM = 400 * 400  # frames of at least this many pixels get a 256-px tile (see :func:`embed_scale`)
 INFORMED_MAX_PIXELS = 600 * 600  # frames up to this size get informed embedding (it costs ~3 ms at 256²)
 INFORMED_ENERGY = 1.1  # informed embedding may raise the mark's rms by at most this factor (PSNR stays >= 40 dB)
-INFORMED_EVERY_LARGE = 4  # frames above 400 x 400 px re-read the picture for informed embedding every 4th frame
-# (~10 ms a time at 512²; a talking head changes little in 4 frames); smaller ones every frame (~3 ms at 256²)
+INFORMED_EVERY_LARGE = 4  # frames above INFORMED_EVERY_FROM px re-read the picture for informed embedding every
+# 4th frame (~10 ms a time at 512²; a talking head changes little in 4 frames); smaller ones every frame (~3 ms at 256²)
+INFORMED_EVERY_FROM = 400 * 400
 DECODE_CANDIDATES = 3  # pilot positions (best of each of the three best coarse scales) at which the payload is read
 # When the pilot is strong but no candidate's payload passes its CRC, the payload is also read at the
 # best candidate's 8 neighbouring pixel shifts and one fine scale step either side (26 more reads): the informed
@@ -393,7 +394,7 @@ class Embedder:
         """This frame's pattern: the mark plus minus what the picture already puts on each carrier (re-read on
         frames above 400 x 400 px every :data:`INFORMED_EVERY_LARGE` frames only)."""
         h, w = frame.shape[:2]
-        every = INFORMED_EVERY_LARGE if h * w > 400 * 400 else 1
+        every = INFORMED_EVERY_LARGE if h * w > INFORMED_EVERY_FROM else 1
         if self._informed is not None and self._informed[0] == (h, w) and self._informed[1] + 1 < every:
             self._informed = ((h, w), self._informed[1] + 1, self._informed[2])
             return self._informed[2]
