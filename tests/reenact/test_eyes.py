@@ -97,6 +97,19 @@ def test_closing_lid_keeps_its_lash_line_thin():
         assert len(dark_rows) <= 3
 
 
+def test_shut_eye_shows_a_dark_lash_line_and_a_half_open_one_its_own_look():
+    img, pts = _eye_scene()
+    skin = float(img[5, 5].mean())
+    shut = move_lids(img, pts, _closed(pts)).astype(float).mean(-1)
+    line = shut[52:62, 50:71].min(0)  # darkest row of each column where the lids meet (y = 58)
+    assert np.all(line < 0.7 * skin)
+    assert np.all(shut[30:40, 50:71] > 0.95 * skin)  # the lid above is skin
+    half = pts.copy()
+    for contour in (L.RIGHT_EYE, L.LEFT_EYE):
+        half[list(contour[1:8]), 1] = (pts[list(contour[1:8]), 1] + 50) / 2
+    assert np.allclose(move_lids(img, pts, half)[30:42].astype(float).mean(-1), skin, atol=0.15 * skin)
+
+
 def test_opening_wider_shows_more_eyeball():
     img, pts = _eye_scene()
     wide = pts.copy()

@@ -81,7 +81,9 @@ def test_blink_and_gaze_only_when_asked():
     closed[L.RIGHT_IRIS_CENTER, 0] += 0.03  # looking sideways
     with_blink = T.ExpressionTransfer(src, src, T.parse_parts("blink,gaze"))(closed)
     no_blink = T.ExpressionTransfer(src, src, T.parse_parts(""))(closed)
-    assert with_blink[159, 1] - src[159, 1] == pytest.approx(0.05, abs=1e-5)
+    # Lid motion is counted from the gap at which the tracker reads a shut eye, so it grows by gap / (gap - shut).
+    width, gap = L.eye_size(src, "right")
+    assert with_blink[159, 1] - src[159, 1] == pytest.approx(0.05 * gap / (gap - T.SHUT_EYE_GAP * width), abs=1e-5)
     assert with_blink[L.RIGHT_IRIS_CENTER, 0] - src[L.RIGHT_IRIS_CENTER, 0] == pytest.approx(0.03, abs=1e-5)
     # Without blink/gaze the eye moves only as a whole (here: by the small mean shift of its points).
     assert abs(no_blink[159, 1] - no_blink[145, 1] - (src[159, 1] - src[145, 1])) < 1e-5
@@ -199,3 +201,17 @@ def test_a_part_from_a_smaller_face_lands_in_place():
         patch, inside = bank.warp_patch(part, face, 0, (x0, y0, x1, y1))
         err = np.abs(patch.astype(int) - big[y0:y1, x0:x1].astype(int))[inside > 0.99]
         assert err.size > 100 and err.mean() < 1.5
+
+
+def test_a_source_eye_read_as_shut_shuts_the_target_eye():
+    src = canonical_face().copy()
+    tgt = canonical_face().copy()
+    top, bottom = list(L.EYE_LIDS["right"][0]), list(L.EYE_LIDS["right"][1])
+    tgt[top, 1] -= 0.03  # a target with wider-open eyes than the source
+    width, gap = L.eye_size(src, "right")
+    shut = src.copy()
+    # the source's lids come to the gap at which the tracker reads a real shut eye
+    shut[top, 1] += gap - T.SHUT_EYE_GAP * width
+    out = T.ExpressionTransfer(src, tgt, T.parse_parts("blink"))(shut)
+    assert abs(np.mean(out[bottom, 1] - out[top, 1])) < 0.01 * width  # shut, though the target's eye opens wider
+    assert L.eye_size(tgt, "right")[1] > 1.1 * gap

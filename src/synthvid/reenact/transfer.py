@@ -19,6 +19,9 @@ from synthvid.face.pose import HeadPose, euler_to_rotation, rotation_to_euler
 from synthvid.reenact.eyes import eye_sets
 
 PARTS = ("expression", "blink", "gaze", "pose")
+# Lid gap (x eye width) at which the face tracker reads a real shut eye: MediaPipe reads 0.02-0.05 on the
+# driving clips' blinks (0.10 on one with heavy glasses), never 0. A source eye this narrow shuts the target's.
+SHUT_EYE_GAP = 0.04
 MAX_YAW, MAX_PITCH, MAX_ROLL = 35.0, 25.0, 30.0  # beyond this, warping a 2-D image no longer looks like a head
 
 
@@ -67,8 +70,9 @@ class ExpressionTransfer:
         for k in (0, 1):
             side = ("right", "left")[k]
             (sw, sg), (tw, tg) = L.eye_size(s, side), L.eye_size(t, side)
-            # Lids close by the target's own lid gap: vertical motion scales with the gap ratio.
-            scale[eye == k] = (_ratio(tw, sw), _ratio(tg, sg, 0.4, 2.5))
+            # Lids close by the target's own lid gap: vertical motion scales with the gap ratio, the source's gap
+            # counted from where the tracker reads a shut eye, so the source's shut eye shuts the target's.
+            scale[eye == k] = (_ratio(tw, sw), _ratio(tg, sg - SHUT_EYE_GAP * sw, 0.4, 2.5))
         self._scale = scale
 
     def __call__(self, source: np.ndarray) -> np.ndarray:
