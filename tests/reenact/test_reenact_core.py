@@ -157,7 +157,14 @@ def test_mouth_bank_retrieves_nearest_shape_and_continues():
     out = bank.paste("mouth", img, T.place(shapes[4], FaceState.of(face).pose), 4)
     assert out.shape == img.shape and not np.array_equal(out, img)
     eye = bank.paste("right_eye", img, T.place(shapes[1], FaceState.of(face).pose), 1)
-    assert eye.shape == img.shape
+    assert eye.shape == img.shape and not np.array_equal(eye, img)
+    # Every frame in the bank has open eyes: none is pasted over an eye that should be shut (the warp's is kept).
+    shut = shapes[1].copy()
+    top, bottom = list(L.RIGHT_EYE[1:8]), list(L.RIGHT_EYE[15:8:-1])
+    shut[top, 1] = shut[bottom, 1]
+    wanted = T.place(shut, FaceState.of(face).pose)
+    assert bank.eye_opening("right_eye", 1) - L.eye_size(wanted, "right")[1] / L.eye_size(wanted, "right")[0] > 0.08
+    assert bank.paste("right_eye", img, wanted, 1) is img
 
 
 def test_builtin_performance_follows_envelope_and_blinks():

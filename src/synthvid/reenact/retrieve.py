@@ -5,7 +5,8 @@ output frame and each part (mouth, right eye, left eye) the crop whose part shap
 to the wanted one is chosen — with a temporal-coherence term that prefers continuing the previous choice, so teeth
 and eyelids do not flicker — warped onto the new contour, and blended in with a feathered mask. A warp alone can
 open a mouth or an eye but has no teeth or eyeball to show; these come from frames where the target really had
-them. When the best match is the frame being rendered, nothing is pasted.
+them. When the best match is the frame being rendered, nothing is pasted, nor is an eye whose opening is far from
+the wanted one (:data:`EYE_MATCH`): the warped eye, its lids remapped, is then the better one.
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ CROP = 224  # aligned face crop size kept per target frame
 COVERAGE = 0.7
 MAX_FRAMES = 900  # memory bound (about 135 MB of crops); longer targets keep every k-th frame
 SWITCH_COST = 0.6  # cost (in units of the median squared shape distance) of jumping to a non-consecutive frame
+# An eye is pasted only when its opening (lid gap / eye width) is within this of the wanted one: a target that never
+# shuts its eyes has no shut eye to give, and its nearest (half-open) one turned the driver's blinks into squints
+# or winks; the lid remap of the warp shows them better.
+EYE_MATCH = 0.08
 
 
 def _near(center_idx: tuple[int, ...], radius: float) -> tuple[int, ...]:
@@ -62,6 +67,11 @@ def parts() -> dict[str, Part]:
 
 
 PARTS = parts()
+
+
+def _eye_opening(points: np.ndarray, part: str) -> float:
+    width, gap = L.eye_size(points, "right" if part == "right_eye" else "left")
+    return gap / max(width, 1e-6)
 
 
 def shape_descriptor(frontal: np.ndarray, part: Part) -> np.ndarray:
@@ -151,11 +161,17 @@ class PartBank:
                         inside))
         return out
 
+    def eye_opening(self, part: str, index: int) -> float:
+        """Lid gap / eye width of crop ``index``'s eye ``part``."""
+        return _eye_opening(self.points[index], part)
+
     def paste(self, part: str, frame: Frame, landmarks: np.ndarray, index: int) -> Frame:
         """Blend crop ``index``'s ``part`` into ``frame`` where ``landmarks`` (image pixels) put it."""
         spec = PARTS[part]
         pts = np.asarray(landmarks, dtype=np.float32)
         if part == "mouth" and L.mouth_opening(pts) < MIN_OPENING:
+            return frame
+        if part != "mouth" and abs(self.eye_opening(part, index) - _eye_opening(pts, part)) > EYE_MATCH:
             return frame
         outline = pts[list(spec.outline), :2]
         width = float(np.ptp(outline[:, 0])) if part != "mouth" else float(
