@@ -19,8 +19,8 @@ from synthvid.face.pose import HeadPose, euler_to_rotation, rotation_to_euler
 from synthvid.reenact.eyes import eye_sets
 
 PARTS = ("expression", "blink", "gaze", "pose")
-# Lid gap (x eye width) at which the face tracker reads a real shut eye: MediaPipe reads 0.02-0.05 on the
-# driving clips' blinks (0.10 on one with heavy glasses), never 0. A source eye this narrow shuts the target's.
+# Lid gap (x eye width) at which the face tracker reads a real shut eye: MediaPipe reads 0.02 and 0.04 at the
+# blinks of two driving clips (0.10 on a third), never 0. A source eye this narrow shuts the target's.
 SHUT_EYE_GAP = 0.04
 MAX_YAW, MAX_PITCH, MAX_ROLL = 35.0, 25.0, 30.0  # beyond this, warping a 2-D image no longer looks like a head
 
