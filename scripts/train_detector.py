@@ -70,6 +70,9 @@ def main() -> int:
     ap.add_argument("--minutes", type=float, default=30.0)
     ap.add_argument("--every", type=int, default=3, help="look at every N-th frame")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--mark-reals", action="store_true",
+                    help="watermark the real faces as synthvid marks its outputs (the synthvid fakes all carry the "
+                         "mark; without this the network can learn the mark as a sign of a fake)")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "src/synthvid/data/detector.pt"))
     args = ap.parse_args()
     media = Path(args.media)
@@ -83,7 +86,7 @@ def main() -> int:
                              config=DetectorTrainConfig(lr=args.lr),
                              loop=LoopConfig(minutes=args.minutes, snapshot_minutes=3, preview_minutes=3,
                                              device=args.device),
-                             every=args.every, max_per_video=300)
+                             every=args.every, max_per_video=300, mark_reals=args.mark_reals)
     if summary.interrupted:
         print(f"interrupted at step {summary.step}; re-run to continue (nothing exported)")
         return 130

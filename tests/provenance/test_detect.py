@@ -233,6 +233,29 @@ def test_detect_truncated_video(tiny_detector: Path, clips: dict[str, Path], tmp
     assert 5 <= len(r.frames) < 35 and r.frames == list(range(len(r.frames)))  # the 40-frame clip's first part
 
 
+def test_real_faces_can_carry_the_mark_synthvid_outputs_carry(portraits: dict[str, np.ndarray],
+                                                               tmp_path: Path) -> None:
+    """Training reals marked like synthvid's outputs: the same face is found (the mark is faint), the crop is not
+    the unmarked one, and every source gets its own payload."""
+    import cv2
+
+    from synthvid.provenance import watermark as wm
+    from synthvid.provenance.detector_training import collect_faces
+
+    frame = portraits["astronaut"]
+    path = tmp_path / "real.png"
+    cv2.imwrite(str(path), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    plain = collect_faces([path], DetectorConfig(), quiet=True)
+    marked = collect_faces([path], DetectorConfig(), quiet=True, mark=True)
+    again = collect_faces([path], DetectorConfig(), quiet=True, mark=True)
+    assert len(plain) == len(marked) == 1
+    assert np.abs(marked.points[0] - plain.points[0]).mean() < 1.5  # crop pixels (128 px crop)
+    assert not np.array_equal(marked.crops[0], plain.crops[0])
+    assert not np.array_equal(marked.crops[0], again.crops[0])  # a new payload for every source
+    emb = wm.Embedder(wm.Payload.new())
+    assert wm.detect_frames([emb(frame)]).payload == emb.payload  # (what collect_faces adds to each frame)
+
+
 def test_faces_file_checked(tmp_path: Path) -> None:
     """A damaged or foreign faces file (from a training run folder) is refused in one line."""
     from synthvid.provenance.detector_training import FaceSamples

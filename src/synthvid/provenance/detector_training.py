@@ -36,6 +36,7 @@ from synthvid.models.detector import ARCH, DetectorConfig, FakeDetector
 from synthvid.progress import progress
 from synthvid.provenance.detect import face_crops
 from synthvid.provenance.self_blend import add_glasses, boundary_map, degrade, self_blend
+from synthvid.provenance.watermark import Embedder, Payload
 from synthvid.train import distributed as D
 from synthvid.train.checkpoint import load_checkpoint, save_checkpoint
 from synthvid.train.data import to_tensor
@@ -106,8 +107,12 @@ class FaceSamples:
 
 
 def collect_faces(paths: list[str | os.PathLike], cfg: DetectorConfig, every: int = 5, max_per_video: int = 400,
-                  quiet: bool = False) -> FaceSamples:
-    """The largest face of every ``every``-th frame (at most ``max_per_video`` per video; images: one each)."""
+                  quiet: bool = False, mark: bool = False) -> FaceSamples:
+    """The largest face of every ``every``-th frame (at most ``max_per_video`` per video; images: one each).
+
+    ``mark``: first add synthvid's watermark (default key, a new payload per video) to every frame, as synthvid's
+    writer does to every file it writes. synthvid's own outputs, used as fakes, all carry it; marking the real faces
+    too keeps the mark from becoming a sign of a fake for the network."""
     if every < 1 or max_per_video < 1:
         raise InputError(f"every and max_per_video must be at least 1, got {every} and {max_per_video}")
     crops, points, video = [], [], []
@@ -115,6 +120,7 @@ def collect_faces(paths: list[str | os.PathLike], cfg: DetectorConfig, every: in
     for vi, path in enumerate(paths):
         p = check_input_file(path, "video")
         kept = 0
+        embed = Embedder(Payload.new()) if mark else None
         if p.suffix.lower() in IMAGE_SUFFIXES:
             frames: Iterable[Frame] = [read_image(p)]
         else:
@@ -126,7 +132,7 @@ def collect_faces(paths: list[str | os.PathLike], cfg: DetectorConfig, every: in
                 for i, frame in enumerate(progress(frames, desc=f"faces of {p.name}", unit="frame", quiet=quiet)):
                     if i % every:
                         continue
-                    found = face_crops(frame, detector, cfg)
+                    found = face_crops(frame if embed is None else embed(frame), detector, cfg)
                     if found:
                         crops.append(found[0].crop)
                         points.append(found[0].points.astype(np.float32))
@@ -263,14 +269,14 @@ class DetectorTask:
 
 
 def load_or_collect(paths: list[str | os.PathLike], file: Path, cfg: DetectorConfig, every: int,
-                    max_per_video: int, quiet: bool) -> FaceSamples:
+                    max_per_video: int, quiet: bool, mark: bool = False) -> FaceSamples:
     """Faces of ``paths`` from ``file`` when it was made from the same videos, else collected and saved there."""
     wanted = [str(p) for p in paths]
     if file.exists():
         samples = FaceSamples.load(file, cfg.resolution)
         if samples.sources == wanted:
             return samples
-    samples = collect_faces(paths, cfg, every=every, max_per_video=max_per_video, quiet=quiet)
+    samples = collect_faces(paths, cfg, every=every, max_per_video=max_per_video, quiet=quiet, mark=mark)
     samples.save(file)
     return samples
 
@@ -278,7 +284,7 @@ def load_or_collect(paths: list[str | os.PathLike], file: Path, cfg: DetectorCon
 def train_detector(real: list[str | os.PathLike], out_dir: str | os.PathLike, fake: list[str | os.PathLike] = (),
                    model: DetectorConfig | None = None, config: DetectorTrainConfig | None = None,
                    loop: LoopConfig | None = None, every: int = 5, max_per_video: int = 400,
-                   quiet: bool = False) -> TrainSummary:
+                   quiet: bool = False, mark_reals: bool = False) -> TrainSummary:
     """Train (or resume) a detector on the faces of real videos/images and, optionally, synthvid outputs.
 
     Args:
@@ -289,6 +295,7 @@ def train_detector(real: list[str | os.PathLike], out_dir: str | os.PathLike, fa
         every: look at every N-th video frame.
         max_per_video: most faces kept per video.
         quiet: no progress bars.
+        mark_reals: watermark the real faces as synthvid's outputs are (see :func:`collect_faces`).
     """
     model_cfg = model or DetectorConfig()
     cfg = config or DetectorTrainConfig()
@@ -296,15 +303,16 @@ def train_detector(real: list[str | os.PathLike], out_dir: str | os.PathLike, fa
     if not real:
         raise InputError("give at least one video or image of real faces")
     out = run_folder(out_dir)
+    real_file = "real_faces_marked.npz" if mark_reals else "real_faces.npz"
     ctx = D.init_distributed(loop_cfg.device)
     try:
         def collect() -> None:  # on the main process; the others wait, then read its files
-            load_or_collect(list(real), out / "real_faces.npz", model_cfg, every, max_per_video, quiet)
+            load_or_collect(list(real), out / real_file, model_cfg, every, max_per_video, quiet, mark_reals)
             if fake:
                 load_or_collect(list(fake), out / "synthvid_faces.npz", model_cfg, every, max_per_video, quiet)
 
         D.on_main_first(collect, ctx, "collect the faces")
-        real_faces = FaceSamples.load(out / "real_faces.npz", model_cfg.resolution)
+        real_faces = FaceSamples.load(out / real_file, model_cfg.resolution)
         fake_faces = FaceSamples.load(out / "synthvid_faces.npz", model_cfg.resolution) if fake else None
         task = DetectorTask(real_faces, fake_faces, model_cfg, cfg, ctx.device, seed=loop_cfg.seed + ctx.rank)
         return run_loop(task, out, loop_cfg, ctx, arch_config=task.arch_config(), quiet=quiet)
