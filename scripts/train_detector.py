@@ -70,9 +70,10 @@ def main() -> int:
     ap.add_argument("--minutes", type=float, default=30.0)
     ap.add_argument("--every", type=int, default=3, help="look at every N-th frame")
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--mark-reals", action="store_true",
-                    help="watermark the real faces as synthvid marks its outputs (the synthvid fakes all carry the "
-                         "mark; without this the network can learn the mark as a sign of a fake)")
+    ap.add_argument("--mark-reals", type=float, default=0.0,
+                    help="share of the real videos watermarked as synthvid marks its outputs (the synthvid fakes all "
+                         "carry the mark, the reals none, and the network learns it: docs/provenance.md; 1.0 "
+                         "reversed the cue, 0.5 is untried)")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "src/synthvid/data/detector.pt"))
     args = ap.parse_args()
     media = Path(args.media)

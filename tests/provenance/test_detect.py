@@ -246,8 +246,8 @@ def test_real_faces_can_carry_the_mark_synthvid_outputs_carry(portraits: dict[st
     path = tmp_path / "real.png"
     cv2.imwrite(str(path), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
     plain = collect_faces([path], DetectorConfig(), quiet=True)
-    marked = collect_faces([path], DetectorConfig(), quiet=True, mark=True)
-    again = collect_faces([path], DetectorConfig(), quiet=True, mark=True)
+    marked = collect_faces([path], DetectorConfig(), quiet=True, mark=1.0)
+    again = collect_faces([path], DetectorConfig(), quiet=True, mark=1.0)
     assert len(plain) == len(marked) == 1
     assert np.abs(marked.points[0] - plain.points[0]).mean() < 1.5  # crop pixels (128 px crop)
     assert not np.array_equal(marked.crops[0], plain.crops[0])

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -107,12 +108,13 @@ class FaceSamples:
 
 
 def collect_faces(paths: list[str | os.PathLike], cfg: DetectorConfig, every: int = 5, max_per_video: int = 400,
-                  quiet: bool = False, mark: bool = False) -> FaceSamples:
+                  quiet: bool = False, mark: float = 0.0) -> FaceSamples:
     """The largest face of every ``every``-th frame (at most ``max_per_video`` per video; images: one each).
 
-    ``mark``: first add synthvid's watermark (default key, a new payload per video) to every frame, as synthvid's
-    writer does to every file it writes. synthvid's own outputs, used as fakes, all carry it; marking the real faces
-    too keeps the mark from becoming a sign of a fake for the network."""
+    ``mark``: the share of the sources (chosen by a hash of their paths, so the same ones every time) whose frames
+    first get synthvid's watermark (default key, a new payload per source), as synthvid's writer marks every file
+    it writes. synthvid's own outputs, used as fakes, all carry it, the real faces none: a network can learn the
+    mark as a sign of a fake (docs/provenance.md)."""
     if every < 1 or max_per_video < 1:
         raise InputError(f"every and max_per_video must be at least 1, got {every} and {max_per_video}")
     crops, points, video = [], [], []
@@ -120,7 +122,7 @@ def collect_faces(paths: list[str | os.PathLike], cfg: DetectorConfig, every: in
     for vi, path in enumerate(paths):
         p = check_input_file(path, "video")
         kept = 0
-        embed = Embedder(Payload.new()) if mark else None
+        embed = Embedder(Payload.new()) if zlib.crc32(str(p).encode()) / 2**32 < mark else None
         if p.suffix.lower() in IMAGE_SUFFIXES:
             frames: Iterable[Frame] = [read_image(p)]
         else:
@@ -269,7 +271,7 @@ class DetectorTask:
 
 
 def load_or_collect(paths: list[str | os.PathLike], file: Path, cfg: DetectorConfig, every: int,
-                    max_per_video: int, quiet: bool, mark: bool = False) -> FaceSamples:
+                    max_per_video: int, quiet: bool, mark: float = 0.0) -> FaceSamples:
     """Faces of ``paths`` from ``file`` when it was made from the same videos, else collected and saved there."""
     wanted = [str(p) for p in paths]
     if file.exists():
@@ -284,7 +286,7 @@ def load_or_collect(paths: list[str | os.PathLike], file: Path, cfg: DetectorCon
 def train_detector(real: list[str | os.PathLike], out_dir: str | os.PathLike, fake: list[str | os.PathLike] = (),
                    model: DetectorConfig | None = None, config: DetectorTrainConfig | None = None,
                    loop: LoopConfig | None = None, every: int = 5, max_per_video: int = 400,
-                   quiet: bool = False, mark_reals: bool = False) -> TrainSummary:
+                   quiet: bool = False, mark_reals: float = 0.0) -> TrainSummary:
     """Train (or resume) a detector on the faces of real videos/images and, optionally, synthvid outputs.
 
     Args:
@@ -295,7 +297,7 @@ def train_detector(real: list[str | os.PathLike], out_dir: str | os.PathLike, fa
         every: look at every N-th video frame.
         max_per_video: most faces kept per video.
         quiet: no progress bars.
-        mark_reals: watermark the real faces as synthvid's outputs are (see :func:`collect_faces`).
+        mark_reals: share of the real sources watermarked as synthvid's outputs are (see :func:`collect_faces`).
     """
     model_cfg = model or DetectorConfig()
     cfg = config or DetectorTrainConfig()
@@ -303,7 +305,7 @@ def train_detector(real: list[str | os.PathLike], out_dir: str | os.PathLike, fa
     if not real:
         raise InputError("give at least one video or image of real faces")
     out = run_folder(out_dir)
-    real_file = "real_faces_marked.npz" if mark_reals else "real_faces.npz"
+    real_file = f"real_faces_marked{mark_reals:g}.npz" if mark_reals else "real_faces.npz"
     ctx = D.init_distributed(loop_cfg.device)
     try:
         def collect() -> None:  # on the main process; the others wait, then read its files
