@@ -24,11 +24,6 @@ MIN_STD = 0.02  # floor on a person's spread, so a feature that barely moves in 
 Z_LIMIT = 4.0
 
 
-def _eye(p: np.ndarray, side: str) -> float:
-    width, gap = L.eye_size(p, side)
-    return gap / max(width, 1e-6)
-
-
 def expression_features(points: Landmarks) -> np.ndarray:
     """The raw (not standardised) expression measures of one face's 478 x 3 landmarks: float32 (10,)."""
     pts = check_landmarks(points, dims=(3,))
@@ -45,8 +40,8 @@ def expression_features(points: Landmarks) -> np.ndarray:
         mouth_c[1] - corners[1],  # corners above the lip centre: a smile
         p[0, 1] - nose_base[1],  # upper lip below the nose
         p[L.CHIN, 1] - nose_base[1],  # chin below the nose
-        _eye(p, "right"),
-        _eye(p, "left"),
+        L.eye_aspect(p, "right"),
+        L.eye_aspect(p, "left"),
         eye_line - p[[105, 66, 107], 1].mean(),  # brow above the eye line
         eye_line - p[[334, 296, 336], 1].mean(),
         mouth_c[0],  # sideways jaw/mouth movement

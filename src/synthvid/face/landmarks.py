@@ -86,11 +86,16 @@ def eye_size(points: np.ndarray, side: str) -> tuple[float, float]:
     return float(np.linalg.norm(pts[outer, :2] - pts[inner, :2])), gap
 
 
+def eye_aspect(points: np.ndarray, side: str) -> float:
+    """Lid gap divided by eye width of the subject's ``side`` eye (its eye aspect ratio)."""
+    width, gap = eye_size(points, side)
+    return gap / max(width, 1e-6)
+
+
 def eye_opening(points: Landmarks) -> float:
     """Mean over both eyes of lid gap divided by eye width (eye aspect ratio): about 0.25-0.35 open, < 0.1 shut."""
     pts = check_landmarks(points)
-    sizes = [eye_size(pts, side) for side in EYE_LIDS]
-    return float(np.mean([gap / max(width, 1e-6) for width, gap in sizes]))
+    return float(np.mean([eye_aspect(pts, side) for side in EYE_LIDS]))
 
 
 class OneEuroFilter:

@@ -229,7 +229,7 @@ def _move_lid_pair(image: Frame, out: Frame, shown: np.ndarray, wanted: np.ndarr
     # reads as a closed eye; the remapped lid alone shows a thin, light edge and read as a narrow open eye
     # (MediaPipe: a shut render 0.12-0.17 of eye width open, a real shut eye 0.02-0.05). Darkened by the square of
     # how far the eye closes, so open and half-open eyes keep their own look.
-    line = LASH_DARKEN * closing ** 2 * np.exp(-0.5 * ((v - wt) / (LASH_LINE * width)) ** 2) * inside
-    if line.max() > 0.01:
+    if LASH_DARKEN * float(closing[inside].max(initial=0.0)) ** 2 > 0.01:
+        line = LASH_DARKEN * closing ** 2 * np.exp(-0.5 * ((v - wt) / (LASH_LINE * width)) ** 2) * inside
         roi = (roi * (1 - line[..., None])).round().astype(np.uint8)
     out[y0:y1, x0:x1] = roi

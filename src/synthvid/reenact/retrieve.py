@@ -70,8 +70,7 @@ PARTS = parts()
 
 
 def _eye_opening(points: np.ndarray, part: str) -> float:
-    width, gap = L.eye_size(points, "right" if part == "right_eye" else "left")
-    return gap / max(width, 1e-6)
+    return L.eye_aspect(points, "right" if part == "right_eye" else "left")
 
 
 def shape_descriptor(frontal: np.ndarray, part: Part) -> np.ndarray:
