@@ -2,7 +2,7 @@
 generated talking heads of other tools and synthvid's own face swap, reenactment and lip-sync outputs, at frame and
 video level; a control of real clips that only passed through synthvid's writer (watermark, no manipulation); cost.
 
-    python bench/detect.py [--model runs/detector] [--docs]
+    python bench/detect.py [--model runs/detector] [--job NAME] [--compare OTHER_JOB] [--docs]
 
 Reals: the talking clips of scripts/train_detector.py's EVAL_PEOPLE (held out of training). Fakes:
 ../shared/media/fakes (VASA-1 / EMO outputs, never trained on); synthvid outputs made by bench/reenact.py
@@ -11,11 +11,16 @@ bench/face_swap.py (the held-out obama clips with andrew's face), read from benc
 lip sync made here (each real clip saying 8 s of the next one's speech, default settings; cached in bench/work).
 Also: how much a real clip's score moves under global edits of its look (saturation, gamma, white balance), which a
 detector of manipulation should not care about.
+
+With a few real videos the AUC is uncertain: the benchmark reports a 90% bootstrap interval (videos resampled), keeps
+every video's score in bench/work/detect/scores_JOB.json, and with ``--compare OTHER_JOB`` gives the paired bootstrap
+interval of the difference to that earlier run on the same videos (a difference whose interval holds 0 is noise).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -32,6 +37,7 @@ from synthvid.errors import InputError  # noqa: E402
 from synthvid.io.files import atomic_path  # noqa: E402
 from synthvid.io.output import Stamp, VideoOutput  # noqa: E402
 from synthvid.io.video import VideoReader, VideoWriter, probe_video  # noqa: E402
+from synthvid.metrics import auc_difference_interval, auc_interval, roc_auc  # noqa: E402
 from synthvid.provenance.detect import detect_file  # noqa: E402
 from synthvid.provenance.self_blend import LOOK_EDITS, edit_look  # noqa: E402
 
@@ -40,13 +46,26 @@ WORK = ROOT / "bench" / "work"
 FRAMES = 32
 
 
-def auc(neg: list[float], pos: list[float]) -> float:
-    """ROC AUC = P(score of a fake > score of a real), ties counting half (Mann-Whitney)."""
-    n, p = np.asarray(neg, np.float64), np.asarray(pos, np.float64)
-    if not len(n) or not len(p):
-        return float("nan")
-    greater = (p[:, None] > n[None, :]).sum() + 0.5 * (p[:, None] == n[None, :]).sum()
-    return float(greater / (len(n) * len(p)))
+FAKE_SETS = ("external", "synthvid_reenact", "synthvid_swap", "synthvid_lipsync")
+
+
+def scores_path(job: str) -> Path:
+    return WORK / "detect" / f"scores_{job}.json"
+
+
+def compare(scores: dict[str, dict[str, list[float]]], other: str) -> dict[str, float]:
+    """Paired bootstrap of this run's video AUC minus ``other``'s, on the videos both scored."""
+    theirs = json.loads(scores_path(other).read_text())
+
+    def common(sets: tuple[str, ...]) -> tuple[list[float], list[float]]:
+        keys = [(s, v) for s in sets for v in sorted(scores.get(s, {})) if v in theirs.get(s, {})]
+        return ([float(np.mean(scores[s][v])) for s, v in keys], [float(np.mean(theirs[s][v])) for s, v in keys])
+
+    real_a, real_b = common(("real",))
+    fake_a, fake_b = common(FAKE_SETS)
+    d, lo, hi = auc_difference_interval(real_a, fake_a, real_b, fake_b)
+    return {f"video_auc_minus_{other}": d, f"video_auc_minus_{other}_ci90_low": lo,
+            f"video_auc_minus_{other}_ci90_high": hi}
 
 
 def eval_sets() -> dict[str, list[Path]]:
@@ -159,16 +178,21 @@ def main() -> int:
     ap.add_argument("--model", default=None, help="detector run folder or weights (default: the shipped one)")
     ap.add_argument("--docs", action="store_true", help="also write the heat-map figures of docs/provenance.md")
     ap.add_argument("--job", default="detect", help="results name (bench/results/JOB.json), e.g. for another stage")
+    ap.add_argument("--compare", default=None, metavar="OTHER_JOB",
+                    help="paired bootstrap of the video AUC against an earlier run's saved scores")
     args = ap.parse_args()
+    if args.compare and not scores_path(args.compare).is_file():
+        print(f"error: no saved scores of {args.compare!r} at {scores_path(args.compare)} (run the benchmark with "
+              f"--job {args.compare} first)", file=sys.stderr)
+        return 2
     if not (MEDIA / "talking").is_dir():
         print(f"error: no development media at {MEDIA}", file=sys.stderr)
         return 2
     sets = eval_sets()
     sets["control_watermarked_real"] = watermarked_copies(sets["real"], WORK / "detect")
     sets["synthvid_lipsync"] = lipsync_outputs(sets["real"], WORK / "detect" / "lipsync")
-    fake_sets = ("external", "synthvid_reenact", "synthvid_swap", "synthvid_lipsync")
     sets["crf28_real"] = reencoded(sets["real"], WORK / "detect" / "crf28")
-    sets["crf28_fake"] = reencoded([p for n in fake_sets for p in sets[n]], WORK / "detect" / "crf28")
+    sets["crf28_fake"] = reencoded([p for n in FAKE_SETS for p in sets[n]], WORK / "detect" / "crf28")
     scores: dict[str, dict[str, list[float]]] = {}
     rows, seconds, frames = [], 0.0, 0
     for name, paths in sets.items():
@@ -195,22 +219,28 @@ def main() -> int:
         return [x for v in scores[name].values() for x in v]
 
     metrics: dict[str, float] = {}
-    for name in fake_sets + ("control_watermarked_real",):
-        metrics[f"video_auc_{name}"] = auc(video("real"), video(name))
-        metrics[f"frame_auc_{name}"] = auc(frame("real"), frame(name))
-    all_fake_v = [x for n in fake_sets for x in video(n)]
-    all_fake_f = [x for n in fake_sets for x in frame(n)]
-    metrics["video_auc"] = auc(video("real"), all_fake_v)
-    metrics["frame_auc"] = auc(frame("real"), all_fake_f)
-    metrics["video_auc_crf28"] = auc(video("crf28_real"), video("crf28_fake"))
-    metrics["frame_auc_crf28"] = auc(frame("crf28_real"), frame("crf28_fake"))
+    for name in FAKE_SETS + ("control_watermarked_real",):
+        metrics[f"video_auc_{name}"] = roc_auc(video("real"), video(name))
+        metrics[f"frame_auc_{name}"] = roc_auc(frame("real"), frame(name))
+    all_fake_v = [x for n in FAKE_SETS for x in video(n)]
+    all_fake_f = [x for n in FAKE_SETS for x in frame(n)]
+    metrics["video_auc"] = roc_auc(video("real"), all_fake_v)
+    metrics["video_auc_ci90_low"], metrics["video_auc_ci90_high"] = auc_interval(video("real"), all_fake_v)
+    metrics["frame_auc"] = roc_auc(frame("real"), all_fake_f)
+    metrics["video_auc_crf28"] = roc_auc(video("crf28_real"), video("crf28_fake"))
+    metrics["frame_auc_crf28"] = roc_auc(frame("crf28_real"), frame("crf28_fake"))
     metrics["video_accuracy_at_0_5"] = float(np.mean([v < 0.5 for v in video("real")] + [v >= 0.5 for v in all_fake_v]))
     metrics["mean_probability_real"] = float(np.mean(video("real")))
     metrics["mean_probability_watermarked_real"] = float(np.mean(video("control_watermarked_real")))
-    for name in fake_sets:
+    for name in FAKE_SETS:
         metrics[f"mean_probability_{name}"] = float(np.mean(video(name))) if video(name) else float("nan")
     metrics["detect_ms_per_frame"] = 1000.0 * seconds / max(frames, 1)
     metrics.update(look_sensitivity(sets["real"], args.model))
+    saved = scores_path(args.job)
+    with atomic_path(saved) as tmp:
+        Path(tmp).write_text(json.dumps(scores, indent=1))
+    if args.compare:
+        metrics.update(compare(scores, args.compare))
     ck = training_of(args.model)
     metrics["training_steps"] = int(ck["step"])
     metrics["training_minutes"] = round(float(ck.get("elapsed_s", 0.0)) / 60, 1)
@@ -227,7 +257,8 @@ def main() -> int:
                 ("All figures", table(["metric", "value"], [[k, v] for k, v in metrics.items()]))]
     intro = (f"Reals: talking clips of people held out of training ({', '.join(EVAL_PEOPLE)}). Up to {FRAMES} frames "
              "per video, spread evenly; a video's score is the mean of its frames' scores. AUC with few videos per "
-             "set is coarse (one video moves it by 1/(reals x fakes)). control_watermarked_real: real clips that "
+             "set is coarse (one video moves it by 1/(reals x fakes); video_auc_ci90: 90% bootstrap interval, videos resampled; "
+             "video_auc_minus_JOB: paired bootstrap against another run on the same videos). control_watermarked_real: real clips that "
              "only passed through synthvid's writer; an AUC near 0.5 there means the detector does not key on the "
              "watermark or re-encoding. crf28: every real and fake video's first 10 s re-encoded with H.264 CRF 28. "
              "real_score_change_under_colour_edits: mean (and largest) change of a real video's score, over 16 face "

@@ -73,7 +73,7 @@ def main() -> int:
     ap.add_argument("--mark-reals", type=float, default=0.0,
                     help="share of the real videos watermarked as synthvid marks its outputs (the synthvid fakes all "
                          "carry the mark, the reals none, and the network learns it: docs/provenance.md; 1.0 "
-                         "reversed the cue, 0.5 is untried)")
+                         "reversed the cue, 0.5 left it near neutral)")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "src/synthvid/data/detector.pt"))
     args = ap.parse_args()
     media = Path(args.media)

@@ -1,4 +1,5 @@
-"""Network-free quality measures: image similarity and sharpness, landmark error and jitter, face identity.
+"""Network-free quality measures: image similarity and sharpness, landmark error and jitter, face identity, and how
+well a detector's scores separate real from fake (ROC AUC with bootstrap intervals).
 
 Nothing here downloads anything or loads a model: face descriptors to compare come from
 :func:`synthvid.face.identity.embed_face`.
@@ -13,9 +14,12 @@ from synthvid.metrics.landmarks import (
     series_correlation,
     temporal_jitter,
 )
+from synthvid.metrics.ranking import auc_difference_interval, auc_interval, roc_auc
 
 __all__ = [
     "Box",
+    "auc_difference_interval",
+    "auc_interval",
     "closer_to",
     "identity_distance",
     "l1",
@@ -24,6 +28,7 @@ __all__ = [
     "laplacian_variance",
     "opening_series",
     "psnr",
+    "roc_auc",
     "series_correlation",
     "share_closer_to",
     "sharpness_ratio",
