@@ -15,6 +15,9 @@ detector of manipulation should not care about.
 With a few real videos the AUC is uncertain: the benchmark reports a 90% bootstrap interval (videos resampled), keeps
 every video's score in bench/work/detect/scores_JOB.json, and with ``--compare OTHER_JOB`` gives the paired bootstrap
 interval of the difference to that earlier run on the same videos (a difference whose interval holds 0 is noise).
+To narrow it, the held-out driving clips of 7 more people (train_detector.py's EVAL_DRIVING, set ``real_driving``)
+join the reals in ``video_auc_wide``; only weights trained with ``--hold-out-driving`` have not seen them (the
+shipped ones have), so compare ``video_auc_wide`` between such runs only.
 """
 
 from __future__ import annotations
@@ -31,14 +34,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "scripts"))
 from common import goal, table, write_results  # noqa: E402
-from train_detector import EVAL_PEOPLE, EVAL_PORTRAITS, person_of  # noqa: E402
+from train_detector import EVAL_DRIVING, EVAL_PEOPLE, EVAL_PORTRAITS, person_of  # noqa: E402
 
 from synthvid.errors import InputError  # noqa: E402
 from synthvid.io.files import atomic_path  # noqa: E402
 from synthvid.io.output import Stamp, VideoOutput  # noqa: E402
 from synthvid.io.video import VideoReader, VideoWriter, probe_video  # noqa: E402
 from synthvid.metrics import auc_difference_interval, auc_interval, roc_auc  # noqa: E402
-from synthvid.provenance.detect import detect_file  # noqa: E402
+from synthvid.provenance.detect import detect_file, load_detector  # noqa: E402
 from synthvid.provenance.self_blend import LOOK_EDITS, edit_look  # noqa: E402
 
 MEDIA = ROOT.parent / "shared" / "media"
@@ -54,18 +57,24 @@ def scores_path(job: str) -> Path:
 
 
 def compare(scores: dict[str, dict[str, list[float]]], other: str) -> dict[str, float]:
-    """Paired bootstrap of this run's video AUC minus ``other``'s, on the videos both scored."""
+    """Paired bootstrap of this run's video AUC minus ``other``'s, on the videos both scored (and of the wide AUC,
+    when both runs scored the held-out driving clips)."""
     theirs = json.loads(scores_path(other).read_text())
 
     def common(sets: tuple[str, ...]) -> tuple[list[float], list[float]]:
         keys = [(s, v) for s in sets for v in sorted(scores.get(s, {})) if v in theirs.get(s, {})]
         return ([float(np.mean(scores[s][v])) for s, v in keys], [float(np.mean(theirs[s][v])) for s, v in keys])
 
-    real_a, real_b = common(("real",))
+    out = {}
     fake_a, fake_b = common(FAKE_SETS)
-    d, lo, hi = auc_difference_interval(real_a, fake_a, real_b, fake_b)
-    return {f"video_auc_minus_{other}": d, f"video_auc_minus_{other}_ci90_low": lo,
-            f"video_auc_minus_{other}_ci90_high": hi}
+    for name, real_sets in (("video_auc", ("real",)), ("video_auc_wide", ("real", "real_driving"))):
+        real_a, real_b = common(real_sets)
+        if name == "video_auc_wide" and len(real_a) == len(common(("real",))[0]):
+            continue  # one of the runs has no driving-clip scores
+        d, lo, hi = auc_difference_interval(real_a, fake_a, real_b, fake_b)
+        out.update({f"{name}_minus_{other}": d, f"{name}_minus_{other}_ci90_low": lo,
+                    f"{name}_minus_{other}_ci90_high": hi})
+    return out
 
 
 def eval_sets() -> dict[str, list[Path]]:
@@ -75,6 +84,7 @@ def eval_sets() -> dict[str, list[Path]]:
     swaps = sorted(stages[-1].glob("heldout_*.mp4")) if stages else []  # the longest-trained face-swap model
     return {
         "real": reals,
+        "real_driving": sorted(p for p in (MEDIA / "driving").glob("*.mp4") if p.stem in EVAL_DRIVING),
         "external": sorted((MEDIA / "fakes").glob("*.mp4")),
         "synthvid_reenact": sorted(p for p in reen.glob("self_*_out.mp4") if person_of(p.stem[5:]) in EVAL_PEOPLE)
         + sorted(p for p in reen.glob("x_photo_*.mp4") if any(p.stem[8:].startswith(e) for e in EVAL_PORTRAITS)),
@@ -227,10 +237,25 @@ def main() -> int:
     metrics["video_auc"] = roc_auc(video("real"), all_fake_v)
     metrics["video_auc_ci90_low"], metrics["video_auc_ci90_high"] = auc_interval(video("real"), all_fake_v)
     metrics["frame_auc"] = roc_auc(frame("real"), all_fake_f)
+    wide = video("real") + video("real_driving")
+    metrics["video_auc_wide"] = roc_auc(wide, all_fake_v)
+    metrics["video_auc_wide_ci90_low"], metrics["video_auc_wide_ci90_high"] = auc_interval(wide, all_fake_v)
+    metrics["frame_auc_wide"] = roc_auc(frame("real") + frame("real_driving"), all_fake_f)
+    for name in FAKE_SETS:
+        metrics[f"video_auc_wide_{name}"] = roc_auc(wide, video(name))
     metrics["video_auc_crf28"] = roc_auc(video("crf28_real"), video("crf28_fake"))
     metrics["frame_auc_crf28"] = roc_auc(frame("crf28_real"), frame("crf28_fake"))
     metrics["video_accuracy_at_0_5"] = float(np.mean([v < 0.5 for v in video("real")] + [v >= 0.5 for v in all_fake_v]))
+    cal = load_detector(args.model).calibration
+    if cal:  # the verdict `synthvid detect` gives by default, on the talking clips (never used to calibrate)
+        t = cal["threshold"]
+        metrics["calibrated_threshold"] = t
+        metrics["false_positive_rate_at_calibrated_threshold"] = float(np.mean([v >= t for v in video("real")]))
+        metrics["true_positive_rate_at_calibrated_threshold"] = float(np.mean([v >= t for v in all_fake_v]))
+        metrics["video_accuracy_at_calibrated_threshold"] = float(
+            np.mean([v < t for v in video("real")] + [v >= t for v in all_fake_v]))
     metrics["mean_probability_real"] = float(np.mean(video("real")))
+    metrics["mean_probability_real_driving"] = float(np.mean(video("real_driving")))
     metrics["mean_probability_watermarked_real"] = float(np.mean(video("control_watermarked_real")))
     for name in FAKE_SETS:
         metrics[f"mean_probability_{name}"] = float(np.mean(video(name))) if video(name) else float("nan")
@@ -245,6 +270,7 @@ def main() -> int:
     metrics["training_steps"] = int(ck["step"])
     metrics["training_minutes"] = round(float(ck.get("elapsed_s", 0.0)) / 60, 1)
     metrics["videos_real"] = len(sets["real"])
+    metrics["videos_real_driving"] = len(scores["real_driving"])
     metrics["videos_fake"] = len(all_fake_v)
     goals = {
         "video_auc_external": goal(0.95, ">=", metrics["video_auc_external"]),
@@ -260,7 +286,11 @@ def main() -> int:
              "set is coarse (one video moves it by 1/(reals x fakes); video_auc_ci90: 90% bootstrap interval, videos resampled; "
              "video_auc_minus_JOB: paired bootstrap against another run on the same videos). control_watermarked_real: real clips that "
              "only passed through synthvid's writer; an AUC near 0.5 there means the detector does not key on the "
-             "watermark or re-encoding. crf28: every real and fake video's first 10 s re-encoded with H.264 CRF 28. "
+             "watermark or re-encoding. video_auc_wide: the reals joined by set real_driving, the driving clips of "
+             f"7 more people ({', '.join(EVAL_DRIVING)}), unseen only by weights trained with --hold-out-driving "
+             "(not the shipped ones). calibrated_threshold: the weights' own verdict threshold (scripts/"
+             "calibrate_detector.py, from the driving clips only), and the rates it gives on the talking reals and "
+             "all fakes. crf28: every real and fake video's first 10 s re-encoded with H.264 CRF 28. "
              "real_score_change_under_colour_edits: mean (and largest) change of a real video's score, over 16 face "
              f"crops, when the crops' colour or exposure is edited globally ({', '.join(LOOK_EDITS)}).")
     cmd = "python bench/detect.py" + (f" --model {args.model}" if args.model else "") + (

@@ -18,7 +18,8 @@ import sys
 from pathlib import Path
 
 from synthvid.models.detector import DetectorConfig
-from synthvid.provenance.detector_training import DetectorTrainConfig, export_detector, train_detector
+from synthvid.provenance.detector_training import (DetectorTrainConfig, calibrate_detector, export_detector,
+                                                   train_detector)
 from synthvid.train.loop import LoopConfig
 
 TRAIN_PEOPLE = ("andrew", "feifeili", "kristinoem", "man_address_60s", "retalking_face1", "retalking_face2",
@@ -26,6 +27,9 @@ TRAIN_PEOPLE = ("andrew", "feifeili", "kristinoem", "man_address_60s", "retalkin
 EVAL_PEOPLE = ("obama", "reagan", "wda_katiehill", "retalking_face4", "retalking_face5")
 # portraits kept out of training: eval people, and the photos the reenactment benchmark animates
 EVAL_PORTRAITS = ("obama", "obama2", "macron", "beckham", "edtalk_identity")
+# with --hold-out-driving: driving clips of 7 other people kept out of training, so that bench/detect.py has 13
+# unseen real recordings rather than 6 (edtalk_pose shows wda_aoc, a training person, so it stays in training)
+EVAL_DRIVING = ("lp_d0", "lp_d11", "lp_d19", "lp_d20", "lp_d3", "tpsmm_driving", "edtalk_mouth")
 
 
 def person_of(stem: str) -> str | None:
@@ -35,18 +39,21 @@ def person_of(stem: str) -> str | None:
     return None
 
 
-def training_reals(media: Path) -> list[Path]:
+def training_reals(media: Path, hold_out_driving: bool = False) -> list[Path]:
     talking = sorted(p for p in (media / "talking").glob("*.mp4") if person_of(p.stem) in TRAIN_PEOPLE)
-    driving = sorted((media / "driving").glob("*.mp4"))
+    driving = sorted(p for p in (media / "driving").glob("*.mp4") if not (hold_out_driving and p.stem in EVAL_DRIVING))
     portraits = sorted(p for p in (media / "portraits").iterdir()
                        if p.suffix.lower() in (".jpg", ".png") and p.stem not in EVAL_PORTRAITS)
     return talking + driving + portraits
 
 
-def training_fakes(fakes: Path, swaps: Path | None = None, lipsyncs: Path | None = None) -> list[Path]:
+def training_fakes(fakes: Path, swaps: Path | None = None, lipsyncs: Path | None = None,
+                   hold_out_driving: bool = False) -> list[Path]:
     """Self-reenactment and video reenactment outputs whose target is a training person, and the face swaps and
-    lip syncs made by scripts/make_detector_fakes.py (in ``swaps`` and ``lipsyncs``)."""
-    out = sorted(swaps.glob("swap_*.mp4")) if swaps is not None and swaps.is_dir() else []
+    lip syncs made by scripts/make_detector_fakes.py (in ``swaps`` and ``lipsyncs``; with ``hold_out_driving``,
+    not the swaps onto EVAL_DRIVING clips, whose background and body are those evaluation recordings)."""
+    out = sorted(p for p in swaps.glob("swap_*.mp4") if not (hold_out_driving and p.stem[5:] in EVAL_DRIVING)) \
+        if swaps is not None and swaps.is_dir() else []
     out += sorted(lipsyncs.glob("lipsync_*.mp4")) if lipsyncs is not None and lipsyncs.is_dir() else []
     for p in sorted(fakes.glob("*.mp4")):
         if p.stem.startswith("self_") and p.stem.endswith("_out") and person_of(p.stem[5:]) in TRAIN_PEOPLE:
@@ -74,17 +81,25 @@ def main() -> int:
                     help="share of the real videos watermarked as synthvid marks its outputs (the synthvid fakes all "
                          "carry the mark, the reals none, and the network learns it: docs/provenance.md; 1.0 "
                          "reversed the cue, 0.5 left it near neutral)")
+    ap.add_argument("--face-inset", type=float, default=DetectorTrainConfig().face_inset,
+                    help="move the whole-face blend masks this share of the crop inside the face outline (off the "
+                         "hairline and jaw shadow; docs/provenance.md)")
+    ap.add_argument("--hold-out-driving", action="store_true",
+                    help=f"keep the driving clips {', '.join(EVAL_DRIVING)} out of training (bench/detect.py then "
+                         "measures on them too: video_auc_wide)")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "src/synthvid/data/detector.pt"))
     args = ap.parse_args()
     media = Path(args.media)
     if not (media / "talking").is_dir():
         print(f"error: no development media at {media}", file=sys.stderr)
         return 2
-    reals, fakes = training_reals(media), training_fakes(Path(args.fakes), Path(args.swaps), Path(args.lipsyncs) if args.lipsyncs else None)
+    reals = training_reals(media, args.hold_out_driving)
+    fakes = training_fakes(Path(args.fakes), Path(args.swaps), Path(args.lipsyncs) if args.lipsyncs else None,
+                           args.hold_out_driving)
     print(f"{len(reals)} real videos/images, {len(fakes)} synthvid outputs")
     Path(args.run).parent.mkdir(parents=True, exist_ok=True)
     summary = train_detector(reals, args.run, fake=fakes, model=DetectorConfig(),
-                             config=DetectorTrainConfig(lr=args.lr),
+                             config=DetectorTrainConfig(lr=args.lr, face_inset=args.face_inset),
                              loop=LoopConfig(minutes=args.minutes, snapshot_minutes=3, preview_minutes=3,
                                              device=args.device),
                              every=args.every, max_per_video=300, mark_reals=args.mark_reals)
@@ -92,6 +107,9 @@ def main() -> int:
         print(f"interrupted at step {summary.step}; re-run to continue (nothing exported)")
         return 130
     export_detector(args.run, args.out)
+    if args.hold_out_driving:  # the held-out recordings give the verdict threshold (scripts/calibrate_detector.py)
+        cal = calibrate_detector(args.out, [media / "driving" / f"{n}.mp4" for n in EVAL_DRIVING])
+        print(f"calibrated threshold {cal['threshold']:.4f} ({cal['false_positive_rate']:.0%} false positives)")
     print(f"step {summary.step}, {summary.images_per_s:.0f} img/s, losses {summary.losses}; wrote {args.out}")
     return 0
 

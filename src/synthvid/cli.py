@@ -356,8 +356,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--heatmap", metavar="PNG", help="write the most suspect frame with its heat map")
     p.add_argument("--json", action="store_true", help="print the full report (per-frame scores) as JSON")
     p.add_argument("--max-frames", type=int, default=32, help="frames looked at, spread over the video (default: 32)")
-    p.add_argument("--threshold", type=float, default=0.5, help="probability from which the verdict is 'likely "
-                   "manipulated' (default: 0.5)")
+    p.add_argument("--threshold", type=float, default=None, help="probability from which the verdict is 'likely "
+                   "manipulated' (default: the weights' calibrated threshold, else 0.5)")
     p.add_argument("--model", metavar="PATH", help="detector weights or training folder (default: the shipped one)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     return parser

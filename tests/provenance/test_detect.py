@@ -44,6 +44,27 @@ def test_self_blend_changes_only_the_masked_region(astronaut_face) -> None:
     assert np.array_equal(out, again) and np.array_equal(m, m2)  # seeded
 
 
+def test_face_inset_moves_only_the_whole_face_mask_inwards(astronaut_face) -> None:
+    """The same draws with an inset: whole-face masks shrink inside their plain selves (their edge leaves the hairline
+    and outline), the inner- and lower-face masks are unchanged."""
+    from synthvid.provenance.self_blend import REGIONS, blend_mask
+
+    pts, kinds = astronaut_face.points, set()
+    for seed in range(12):
+        kind = int(np.random.default_rng(seed).choice(len(REGIONS), p=[p for _, p in REGIONS]))
+        kinds.add(kind)
+        plain = blend_mask(pts, 128, np.random.default_rng(seed))
+        inset = blend_mask(pts, 128, np.random.default_rng(seed), face_inset=0.05)
+        if kind != 0:
+            assert np.array_equal(plain, inset), seed
+            continue
+        a, b = plain > 0.5, inset > 0.5
+        assert b.sum() < 0.8 * a.sum() and not (b & ~a).any(), seed
+        top_a, top_b = np.nonzero(a.any(1))[0][0], np.nonzero(b.any(1))[0][0]
+        assert abs(top_a - pts[10, 1]) < 10 and top_b >= top_a + 4, seed  # at the hairline, then below it
+    assert kinds == {0, 1, 2}
+
+
 def test_glasses_are_drawn_across_the_eyes_only(astronaut_face) -> None:
     face, pts = astronaut_face.crop, astronaut_face.points
     for seed in range(5):
@@ -306,3 +327,63 @@ def test_a_bug_never_reads_as_a_verdict(monkeypatch: pytest.MonkeyPatch, tmp_pat
     code = main(["detect", str(tmp_path / "any.mp4")])
     err = capsys.readouterr().err.strip()
     assert code == 70 and err.startswith("synthvid: internal error: RuntimeError: simulated bug")
+
+
+def test_calibrated_threshold_known_values() -> None:
+    """Logits -2..2: mean 0, sd sqrt(2.5); the 5% one-sided prediction bound for one more video is
+    t(0.95, 4) = 2.1318 sd, widened by sqrt(1 + 1/5)."""
+    from synthvid.provenance.detect import calibrated_threshold
+
+    scores = 1 / (1 + np.exp(-np.array([-2.0, -1.0, 0.0, 1.0, 2.0])))
+    bound = 2.131847 * np.sqrt(2.5) * np.sqrt(1.2)
+    assert calibrated_threshold(scores, 0.05) == pytest.approx(1 / (1 + np.exp(-bound)), abs=1e-5)
+    assert calibrated_threshold(scores, 0.01) > calibrated_threshold(scores, 0.05) > calibrated_threshold(scores, 0.2)
+    # more videos of the same spread: a tighter (lower) bound
+    assert calibrated_threshold(np.repeat(scores, 4), 0.05) < calibrated_threshold(scores, 0.05)
+    for bad, rate, words in (([0.1, 0.2], 0.05, "at least 3"), ([0.1, 0.2, 1.5], 0.05, "probabilities"),
+                             ([0.1, 0.2, 0.3], 0.0, "between 0 and 0.5"), ([0.1, 0.2, 0.3], 0.6, "between 0 and 0.5")):
+        with pytest.raises(ValueError, match=words):
+            calibrated_threshold(bad, rate)
+
+
+def test_calibration_is_stored_in_the_weights_and_used(tiny_detector: Path, clips: dict[str, Path], tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+
+    from synthvid.errors import CheckpointError
+    from synthvid.provenance.detect import calibrated_threshold, detect_file
+    from synthvid.provenance.detector_training import calibrate_detector
+    from synthvid.train.checkpoint import load_checkpoint, save_checkpoint
+
+    third = tmp_path / "third.mp4"
+    shutil.copy(clips["astronaut"], third)
+    reals = [clips["astronaut"], clips["hopper"], third]
+    out = tmp_path / "calibrated.pt"
+    cal = calibrate_detector(tiny_detector, reals, out, false_positive_rate=0.1, max_frames=3, quiet=True)
+    assert cal["videos"] == 3 and cal["files"] == ["astronaut.mp4", "hopper.mp4", "third.mp4"]
+    assert cal["scores"][0] == cal["scores"][2]  # the same video scores alike
+    assert cal["threshold"] == pytest.approx(calibrated_threshold(cal["scores"], 0.1), abs=1e-4)
+    plain = detect_file(clips["hopper"], model=tiny_detector, max_frames=3, quiet=True)
+    assert plain.threshold == 0.5 and plain.threshold_source.startswith("default")
+    r = detect_file(clips["hopper"], model=out, max_frames=3, quiet=True)
+    assert r.threshold == cal["threshold"] and r.threshold_source.startswith("calibrated: 10% of real videos")
+    assert r.verdict == ("likely manipulated" if r.probability >= r.threshold else "likely real")
+    given = detect_file(clips["hopper"], model=out, max_frames=3, threshold=0.3, quiet=True)
+    assert given.threshold == 0.3 and given.threshold_source == "given"
+    # the summary says where the threshold came from
+    assert main(["detect", str(clips["hopper"]), "--model", str(out), "--max-frames", "3", "--quiet"]) in (0, 1)
+    assert "calibrated: 10%" in capsys.readouterr().out
+    # a training checkpoint is not calibrated in place, and fewer than 3 usable videos is one clear error
+    with pytest.raises(CheckpointError, match="not an exported"):
+        calibrate_detector(tiny_detector.parent / "run" / "checkpoint.pt", reals, tmp_path / "x.pt", quiet=True)
+    with pytest.raises(InputError, match="at least 3"):
+        calibrate_detector(tiny_detector, reals[:2], tmp_path / "x.pt", max_frames=3, quiet=True)
+    assert not (tmp_path / "x.pt").exists()
+    # a hostile file's calibration is checked, not trusted
+    ck = load_checkpoint(out)
+    for bad in ({"threshold": 1.5, "false_positive_rate": 0.05, "videos": 7}, {"threshold": "low"}):
+        ck["config"]["calibration"] = bad
+        save_checkpoint(tmp_path / "bad.pt", ck)
+        code = main(["detect", str(clips["hopper"]), "--model", str(tmp_path / "bad.pt"), "--max-frames", "2"])
+        err = capsys.readouterr().err.strip()
+        assert code == 4 and "calibration" in err and "\n" not in err, (code, err)

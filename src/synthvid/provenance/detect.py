@@ -7,6 +7,10 @@ whole video). The heat map is the detector's blend-boundary map of the most susp
 frame (scaled to its own peak, which is written on the image with the face's probability). The shipped weights
 (``synthvid/data/detector.pt``) were trained by ``scripts/train_detector.py`` from real faces only (self-blended
 images) plus synthvid's own outputs; see ``docs/provenance.md`` for what they were measured to catch and miss.
+
+The verdict's threshold: the one given, else the weights' own calibrated one (:func:`calibrated_threshold`, set by
+``scripts/calibrate_detector.py`` from real recordings the detector never saw, for a stated false-positive rate),
+else 0.5.
 """
 
 from __future__ import annotations
@@ -40,6 +44,45 @@ from synthvid.types import Affine, Frame
 EXIT_REAL = 0  # no manipulation found
 EXIT_MANIPULATED = 1  # overall probability at or above the threshold
 SHIPPED = "detector.pt"
+DEFAULT_THRESHOLD = 0.5  # for weights without a calibration
+
+
+def calibrated_threshold(real_scores: Any, false_positive_rate: float = 0.05) -> float:
+    """The video score that a new real video exceeds with probability ``false_positive_rate``, estimated from the
+    scores of real videos the detector never saw: a normal distribution fitted to their logits, and its one-sided
+    prediction bound for one more video (Student's t with n-1 degrees of freedom, widened by sqrt(1 + 1/n), so a
+    handful of videos gives a cautious threshold rather than an optimistic one).
+
+    Raises ValueError for fewer than 3 scores, scores outside [0, 1] or a rate outside (0, 0.5).
+    """
+    from scipy.stats import t as student_t  # noqa: PLC0415
+
+    s = np.asarray(real_scores, dtype=np.float64).ravel()
+    if s.size < 3:
+        raise ValueError(f"calibration needs the scores of at least 3 real videos, got {s.size}")
+    if not np.all((s >= 0.0) & (s <= 1.0)):
+        raise ValueError("calibration scores must be probabilities in [0, 1]")
+    if not 0.0 < false_positive_rate < 0.5:
+        raise ValueError(f"false_positive_rate must lie strictly between 0 and 0.5, got {false_positive_rate}")
+    z = np.log(np.clip(s, 1e-4, 1 - 1e-4) / np.clip(1 - s, 1e-4, 1 - 1e-4))
+    bound = z.mean() + student_t.ppf(1.0 - false_positive_rate, s.size - 1) * z.std(ddof=1) * np.sqrt(1 + 1 / s.size)
+    return float(1.0 / (1.0 + np.exp(-bound)))
+
+
+def calibration_of(ck: dict[str, Any]) -> dict[str, Any] | None:
+    """The calibration stored in a detector checkpoint's config (None when it has none), checked: the file may be
+    hostile, and a bad threshold would silently change every verdict."""
+    cal = ck.get("config", {}).get("calibration") if isinstance(ck.get("config"), dict) else None
+    if cal is None:
+        return None
+    try:
+        out = {"threshold": float(cal["threshold"]), "false_positive_rate": float(cal["false_positive_rate"]),
+               "videos": int(cal["videos"])}
+    except (KeyError, TypeError, ValueError):
+        raise CheckpointError("the detector weights hold a malformed calibration") from None
+    if not (0.0 < out["threshold"] < 1.0 and 0.0 < out["false_positive_rate"] < 0.5 and out["videos"] >= 3):
+        raise CheckpointError(f"the detector weights hold an impossible calibration: {out}")
+    return out
 
 
 @dataclasses.dataclass
@@ -83,7 +126,20 @@ def _build(ck: dict[str, Any], device: str) -> FakeDetector:
         net.load_state_dict({k: v.float() for k, v in ck["state_dict"]["detector"].items()})
     except (KeyError, RuntimeError, TypeError, ValueError, AttributeError) as e:
         raise CheckpointError(f"detector weights do not fit the network: {str(e).splitlines()[0][:160]}") from None
+    net.calibration = calibration_of(ck)  # type: ignore[assignment]
     return net.to(device).eval()
+
+
+def verdict_threshold(net: FakeDetector, threshold: float | None) -> tuple[float, str]:
+    """The threshold a verdict uses, and where it came from: ``threshold`` when given, else the weights'
+    calibrated one, else DEFAULT_THRESHOLD."""
+    if threshold is not None:
+        return threshold, "given"
+    cal = getattr(net, "calibration", None)
+    if cal:
+        return cal["threshold"], (f"calibrated: {cal['false_positive_rate']:.0%} of real videos expected above it, "
+                                  f"from {cal['videos']} real recordings it never saw")
+    return DEFAULT_THRESHOLD, "default; these weights carry no calibration"
 
 
 @torch.no_grad()
@@ -103,6 +159,7 @@ class DetectReport:
     probability: float  # overall probability that the faces are manipulated
     verdict: str  # "likely manipulated" | "likely real"
     threshold: float
+    threshold_source: str  # "given", "calibrated: ...", or "default; ..."
     frames: list[int]  # frame indices looked at that had a face
     frame_probabilities: list[float]  # one per entry of ``frames`` (the most suspect face)
     faces: int  # faces scored
@@ -121,7 +178,7 @@ class DetectReport:
         lines = [self.path,
                  f"  manipulated: {self.probability:.1%} probability ({len(self.frames)} frames with a face, "
                  f"{self.faces} faces scored; frame scores {p.min():.2f}..{p.max():.2f})",
-                 f"  verdict:     {self.verdict} (threshold {self.threshold:.2f})"]
+                 f"  verdict:     {self.verdict} (threshold {self.threshold:.2f}, {self.threshold_source})"]
         if self.frames_without_face:
             lines.insert(2, f"  no face in {self.frames_without_face} of the frames looked at")
         if self.heatmap:
@@ -149,7 +206,7 @@ def _frames(path: Path, max_frames: int, quiet: bool) -> Any:
 
 
 def detect_file(path: str | os.PathLike, model: str | os.PathLike | None = None, max_frames: int = 32,
-                threshold: float = 0.5, heatmap: str | os.PathLike | None = None, device: str = "cpu",
+                threshold: float | None = None, heatmap: str | os.PathLike | None = None, device: str = "cpu",
                 quiet: bool = False) -> DetectReport:
     """Score the faces of a video or image.
 
@@ -157,7 +214,9 @@ def detect_file(path: str | os.PathLike, model: str | os.PathLike | None = None,
         path: video or image file.
         model: detector checkpoint or training folder (default: the shipped weights).
         max_frames: frames looked at, spread over the video.
-        threshold: overall probability at which the verdict is "likely manipulated".
+        threshold: overall probability at which the verdict is "likely manipulated" (default: the weights'
+            calibrated threshold, else 0.5; a single image is one frame, so its score varies more than a video's
+            and the calibrated rate of false positives holds for videos).
         heatmap: PNG/JPEG path for the heat map of the most suspect face's frame (input | heat map).
         device: torch device.
         quiet: no progress bar.
@@ -167,9 +226,10 @@ def detect_file(path: str | os.PathLike, model: str | os.PathLike | None = None,
     check_outputs((p,), (heatmap, IMAGE_SUFFIXES))
     if max_frames < 1:
         raise InputError(f"max_frames must be at least 1, got {max_frames}")
-    if not 0.0 < threshold < 1.0:
+    if threshold is not None and not 0.0 < threshold < 1.0:
         raise InputError(f"threshold must lie strictly between 0 and 1, got {threshold}")
     net = load_detector(model, device)
+    threshold, threshold_source = verdict_threshold(net, threshold)
     frames, probs, nfaces, missing = [], [], 0, 0
     worst: tuple[float, Frame, FaceCrop, np.ndarray] | None = None
     with FaceDetector(max_faces=4, video=False) as detector:
@@ -198,6 +258,7 @@ def detect_file(path: str | os.PathLike, model: str | os.PathLike | None = None,
     manipulated = overall >= threshold
     return DetectReport(path=str(p), probability=round(overall, 4),
                         verdict="likely manipulated" if manipulated else "likely real", threshold=threshold,
+                        threshold_source=threshold_source,
                         frames=frames, frame_probabilities=probs, faces=nfaces, frames_without_face=missing,
                         heatmap=written, exit_code=EXIT_MANIPULATED if manipulated else EXIT_REAL)
 

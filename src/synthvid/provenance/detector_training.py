@@ -56,6 +56,7 @@ class DetectorTrainConfig(Config):
     map_weight: float = option(1.0, "weight of the blend-boundary map loss")
     synthvid_share: float = option(0.25, "share of fakes drawn from synthvid outputs (when given)")
     glasses: float = option(0.2, "share of real crops given drawn glasses (their self-blended fakes too)")
+    face_inset: float = option(0.0, "whole-face blend masks moved this share of the crop inside the face outline")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -65,6 +66,8 @@ class DetectorTrainConfig(Config):
             raise InputError(f"synthvid_share must lie in [0, 1], got {self.synthvid_share}")
         if not 0.0 <= self.glasses <= 1.0:
             raise InputError(f"glasses must lie in [0, 1], got {self.glasses}")
+        if not 0.0 <= self.face_inset <= 0.2:
+            raise InputError(f"face_inset must lie in [0, 0.2], got {self.face_inset}")
 
 
 @dataclasses.dataclass
@@ -213,7 +216,7 @@ class DetectorTask:
             if self.fake is not None and rng.random() < self.cfg.synthvid_share:
                 fake, m, w = self.fake.crops[rng.integers(len(self.fake))], np.zeros((r, r), np.float32), 0.0
             else:
-                fake, m = self_blend(face, self.real.points[i], rng)
+                fake, m = self_blend(face, self.real.points[i], rng, self.cfg.face_inset)
                 w = 1.0
             for img, mask, label, weight in ((face, np.zeros((r, r), np.float32), 0.0, 1.0), (fake, m, 1.0, w)):
                 j = _jitter(rng, r)
@@ -333,3 +336,37 @@ def export_detector(run: str | os.PathLike, out: str | os.PathLike) -> Path:
         raise CheckpointError(f"{p} has no detector weights ({e})") from None
     return save_checkpoint(out, {"arch": ARCH, "config": config, "state_dict": {"detector": state}, "optimizer": {},
                                  "step": ck["step"], "rng": {}, "elapsed_s": float(ck.get("elapsed_s", 0.0))})
+
+
+def calibrate_detector(weights: str | os.PathLike, reals: Iterable[str | os.PathLike],
+                       out: str | os.PathLike | None = None, false_positive_rate: float = 0.05,
+                       max_frames: int = 32, quiet: bool = False) -> dict[str, Any]:
+    """Store in an exported weights file the verdict threshold that real videos exceed with probability
+    ``false_positive_rate``, estimated from ``reals``: real recordings the detector was not trained on (videos
+    it learned from score lower than new ones and would make the threshold too low). Videos without a face are
+    skipped. Writes ``out`` (default: over ``weights``, atomically) and returns the calibration with the scores.
+    """
+    from synthvid.provenance.detect import calibrated_threshold, detect_file  # noqa: PLC0415
+
+    src = Path(weights)
+    ck = load_checkpoint(src, ARCH)
+    if not isinstance(ck.get("config"), dict) or ck.get("optimizer"):
+        raise CheckpointError(f"{src} is not an exported detector weights file (export the run first)")
+    scores, names = [], []
+    paths = [check_input_file(p, "real video") for p in reals]
+    for p in progress(paths, desc="calibrating", unit="video", quiet=quiet):
+        try:
+            scores.append(detect_file(p, model=src, max_frames=max_frames, quiet=True).probability)
+            names.append(p.name)
+        except InputError:
+            continue
+    try:
+        threshold = calibrated_threshold(scores, false_positive_rate)
+    except ValueError as e:
+        raise InputError(str(e)) from None
+    cal = {"threshold": round(threshold, 4), "false_positive_rate": false_positive_rate, "videos": len(scores),
+           "method": "normal fit to the logits of real videos' scores, one-sided prediction bound (Student's t)",
+           "files": names, "scores": [round(float(x), 4) for x in scores]}
+    ck["config"] = dict(ck["config"], calibration=cal)
+    save_checkpoint(out if out is not None else src, ck)
+    return cal
