@@ -34,8 +34,12 @@ def _check(face: np.ndarray, points: np.ndarray) -> None:
         raise InputError(f"self_blend needs the 478 landmarks in crop pixels, got {points.shape}")
 
 
-def blend_mask(points: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
-    """A random, deformed, feathered face-region mask: float32 size x size in [0, 1]."""
+def blend_mask(points: np.ndarray, size: int, rng: np.random.Generator, face_inset: float = 0.0) -> np.ndarray:
+    """A random, deformed, feathered face-region mask: float32 size x size in [0, 1].
+
+    ``face_inset`` (a share of ``size``) moves the whole-face mask's edge inwards, off the face outline and the
+    hairline, where every real face has strong natural edges of its own (detectors trained with the edge there
+    took hairlines and jaw shadows of unseen people for blends: docs/provenance.md)."""
     k = rng.choice(len(REGIONS), p=[p for _, p in REGIONS])
     hull = cv2.convexHull(np.ascontiguousarray(points[list(REGIONS[k][0]), :2], dtype=np.float32))
     mask = np.zeros((size, size), np.uint8)
@@ -47,7 +51,7 @@ def blend_mask(points: np.ndarray, size: int, rng: np.random.Generator) -> np.nd
     flow = [cv2.resize(g, (size, size), interpolation=cv2.INTER_CUBIC) * amp for g in grid]
     xs, ys = np.meshgrid(np.arange(size, dtype=np.float32), np.arange(size, dtype=np.float32))
     m = cv2.remap(m, xs + flow[0], ys + flow[1], cv2.INTER_LINEAR, borderValue=0)
-    grow = int(round(size * rng.uniform(-0.04, 0.02)))
+    grow = int(round(size * (rng.uniform(-0.04, 0.02) - (face_inset if k == 0 else 0.0))))
     if grow:
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * abs(grow) + 1, 2 * abs(grow) + 1))
         m = cv2.dilate(m, kernel) if grow > 0 else cv2.erode(m, kernel)
@@ -84,20 +88,22 @@ def alter_copy(face: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return x
 
 
-def self_blend(face: np.ndarray, points: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def self_blend(face: np.ndarray, points: np.ndarray, rng: np.random.Generator,
+               face_inset: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Blend a face crop with an altered copy of itself.
 
     Args:
         face: uint8 S x S x 3 aligned face crop.
         points: 478 x 2 (or x 3) landmarks in crop pixels.
         rng: random source.
+        face_inset: how far inside the face outline the whole-face mask's edge lies (share of S; see blend_mask).
 
     Returns:
         (blended uint8 S x S x 3, blend weights float32 S x S in [0, 1]: 0 = original, 1 = altered copy).
     """
     _check(face, points)
     size = face.shape[0]
-    m = blend_mask(points, size, rng) * float(rng.choice(BLEND_RATIOS))
+    m = blend_mask(points, size, rng, face_inset) * float(rng.choice(BLEND_RATIOS))
     src = alter_copy(face, rng)
     out = src * m[..., None] + face.astype(np.float32) * (1.0 - m[..., None])
     return np.clip(out + 0.5, 0, 255).astype(np.uint8), m.astype(np.float32)
